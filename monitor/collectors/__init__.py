@@ -1,0 +1,31 @@
+"""Every collector, by name. The order here is the order of the metrics catalogue."""
+
+from __future__ import annotations
+
+from monitor.collectors import (
+    archiver,
+    checkpointer,
+    connections,
+    database,
+    indexes,
+    locks,
+    replication,
+    statements,
+    tables,
+    wal,
+)
+from monitor.collectors.base import CollectorSpec
+
+ALL: tuple[CollectorSpec, ...] = (
+    connections.SPEC,
+    locks.SPEC,
+    statements.SPEC,
+    indexes.SPEC,
+    tables.SPEC,
+    replication.SPEC,
+    database.SPEC,
+    checkpointer.SPEC,
+    wal.SPEC,
+    archiver.SPEC,
+)
+BY_NAME: dict[str, CollectorSpec] = {spec.name: spec for spec in ALL}

@@ -1,0 +1,104 @@
+"""What a collector is: a name, its metrics, its queries, its defaults, and a function."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from monitor.metrics import MetricSpec, Sample
+from monitor.sql import query_for
+
+Row = Any  # a namedtuple made by psycopg's namedtuple_row
+
+
+class Unavailable(Exception):
+    """The collector cannot work on this server (missing extension, privilege, feature)."""
+
+
+class DeadlineExceeded(Exception):
+    pass
+
+
+@dataclass
+class RunContext:
+    """What one run of a collector may use; `state` survives from one run to the next."""
+
+    conn: psycopg.Connection[Any]
+    server_version: int
+    database: str
+    top_n: int | None
+    state: dict[str, Any]
+    deadline: float
+
+    def fetch(self, query: str, params: Sequence[Any] | None = None) -> list[Row]:
+        return self.fetch_sql(sql.SQL(query_for(query, self.server_version)), params)  # type: ignore[arg-type]
+
+    def fetch_sql(self, statement: sql.Composable, params: Sequence[Any] | None = None) -> list[Row]:
+        if time.monotonic() > self.deadline:
+            raise DeadlineExceeded("run timeout reached")
+        with self.conn.cursor() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall()
+
+    def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
+        rows = self.fetch_sql(sql.SQL(statement), params)  # type: ignore[arg-type]
+        return rows[0][0] if rows else None
+
+
+CollectFunction = Callable[[RunContext], Iterable[Sample]]
+
+
+@dataclass(frozen=True)
+class CollectorSpec:
+    name: str
+    description: str
+    metrics: tuple[MetricSpec, ...]
+    queries: tuple[str, ...]
+    collect: CollectFunction
+    interval: float
+    timeout: float
+    per_database: bool = False
+    top_n: int | None = None
+    by_name: dict[str, MetricSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {m.name: m for m in self.metrics})
+        if len(self.by_name) != len(self.metrics):
+            raise ValueError(f"collector {self.name}: a metric is declared twice")
+
+
+def label(value: object) -> str:
+    """Label values are strings; SQL NULL becomes the empty string, as in postgres_exporter."""
+    return "" if value is None else str(value)
+
+
+def epoch(value: object) -> float:
+    """A timestamptz (or None) as Unix seconds; 0 means never."""
+    if value is None:
+        return 0.0
+    return float(value.timestamp())  # type: ignore[attr-defined]
+
+
+def number(value: object) -> float:
+    return 0.0 if value is None else float(value)  # type: ignore[arg-type]
+
+
+def samples_from_rows(
+    rows: Iterable[Row],
+    labels: Sequence[str],
+    values: dict[str, str],
+    convert: Callable[[object], float] = number,
+) -> Iterable[Sample]:
+    """The common shape: label columns plus value columns, one metric per value column."""
+    for row in rows:
+        label_values = tuple(label(getattr(row, column)) for column in labels)
+        for column, metric in values.items():
+            raw = getattr(row, column)
+            if raw is None:
+                continue
+            yield Sample(metric, label_values, convert(raw))

@@ -1,0 +1,151 @@
+"""Connections to monitored servers: one per (target, database), reused, gentle on failure."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import namedtuple_row
+
+APPLICATION_NAME = "pgmon"
+
+
+class TargetDown(Exception):
+    """The server could not be reached; the message is safe to log (no DSN in it)."""
+
+
+class EndpointBusy(Exception):
+    """Another run held the connection for longer than this run's timeout."""
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    statement_timeout: float
+    lock_timeout: float
+    connect_timeout: float
+    backoff_max: float
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, int(seconds * 1000)))
+
+
+class Endpoint:
+    """A named connection to one database of one target.
+
+    Runs that share it take turns (the lock), so pgmon never holds more than one session
+    per database. After a connection error the session is dropped and the next attempt is
+    delayed with exponential backoff, so a server in trouble is not hammered.
+    """
+
+    def __init__(self, conninfo: str, limits: SessionLimits) -> None:
+        self._conninfo = conninfo
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self.server_version = 0
+        self.server_version_text = ""
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    @contextmanager
+    def session(self, timeout: float) -> Iterator[psycopg.Connection[Any]]:
+        """A read-only transaction whose statements cannot outlive `timeout`."""
+        if not self._lock.acquire(timeout=timeout):
+            raise EndpointBusy(f"connection busy for more than {timeout:g}s")
+        try:
+            conn = self._connect()
+            statement_timeout = min(self._limits.statement_timeout, timeout)
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, true) AS statement_timeout",
+                        (_ms(statement_timeout),),
+                    )
+                    yield conn
+            except psycopg.OperationalError:
+                if conn.closed or conn.broken:
+                    self._drop()
+                    self._note_failure()
+                raise
+        finally:
+            self._lock.release()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        wait = self._retry_at - time.monotonic()
+        if wait > 0:
+            raise TargetDown(f"not reachable; next attempt in {wait:.1f}s")
+        try:
+            conn = psycopg.connect(
+                self._conninfo,
+                application_name=APPLICATION_NAME,
+                connect_timeout=max(1, round(self._limits.connect_timeout)),
+                row_factory=namedtuple_row,
+            )
+        except psycopg.Error as exc:
+            self._note_failure()
+            raise TargetDown(_first_line(exc)) from None
+        try:
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false) AS lock_timeout, "
+                "set_config('idle_in_transaction_session_timeout', %s, false) AS idle_timeout",
+                (_ms(self._limits.lock_timeout), _ms(max(60.0, self._limits.statement_timeout * 4))),
+            )
+            conn.commit()
+            conn.read_only = True
+        except psycopg.Error as exc:
+            conn.close()
+            self._note_failure()
+            raise TargetDown(f"session set-up failed: {_first_line(exc)}") from None
+        self.server_version = conn.info.server_version
+        self.server_version_text = conn.info.parameter_status("server_version") or ""
+        self._conn = conn
+        self._failures = 0
+        self._retry_at = 0.0
+        return conn
+
+    def _note_failure(self) -> None:
+        self._failures += 1
+        delay = min(self._limits.backoff_max, 0.5 * 2 ** min(self._failures, 16))
+        self._retry_at = time.monotonic() + delay * random.uniform(0.8, 1.0)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+
+    def close(self, wait: float = 1.0) -> None:
+        """Close the session; a query still running is cancelled rather than waited for."""
+        if not self._lock.acquire(timeout=wait):
+            conn = self._conn
+            if conn is not None:
+                try:
+                    conn.cancel_safe(timeout=wait)
+                except psycopg.Error:
+                    pass
+            if not self._lock.acquire(timeout=wait):
+                return  # the process is ending; the kernel closes the socket
+        try:
+            self._drop()
+        finally:
+            self._lock.release()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,30 @@
+"""Human-friendly durations ("250ms", "15s", "5m", "1h" or a bare number of seconds)."""
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PositiveFloat
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_seconds(value: object) -> object:
+    """Turn a duration string into seconds; leave anything else for pydantic to judge."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match is None:
+            raise ValueError(f"{value!r} is not a duration (examples: 250ms, 15s, 5m, 1h)")
+        return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[PositiveFloat, BeforeValidator(parse_seconds)]
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"

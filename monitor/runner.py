@@ -1,0 +1,217 @@
+"""One run of one collector on one target, and what it leaves behind: a snapshot."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import psycopg.errors
+
+from monitor import selfmetrics
+from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
+from monitor.db import Endpoint, EndpointBusy, TargetDown
+from monitor.logs import get_logger
+from monitor.metrics import Sample, build_families
+from monitor.snapshot import Snapshot, SnapshotStore
+from monitor.targets import Plan, Target
+
+# Errors that say "this server cannot serve this collector", not "this run went wrong".
+MISSING_PREREQUISITE = (
+    psycopg.errors.InsufficientPrivilege,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.UndefinedObject,
+    psycopg.errors.ObjectNotInPrerequisiteState,
+    psycopg.errors.FeatureNotSupported,
+)
+
+DISCOVER_DATABASES = (
+    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    available: bool = True
+    target_down: bool = False
+    error: str = ""
+
+
+class TargetStatus:
+    """pg_up and the server version of a target, published as their own snapshot."""
+
+    def __init__(self, target: Target, store: SnapshotStore) -> None:
+        self._target = target
+        self._store = store
+        self._lock = threading.Lock()
+        self._up: bool | None = None
+        self._version = ""
+        self._log = get_logger(target=target.name)
+        self.publish()
+
+    @property
+    def up(self) -> bool:
+        return bool(self._up)
+
+    def record(self, up: bool) -> None:
+        version = self._target.main.server_version_text
+        with self._lock:
+            changed = up != self._up or (up and version != self._version)
+            if up != self._up:
+                if up:
+                    self._log.info("target_up", server_version=version)
+                else:
+                    self._log.warning("target_down")
+            self._up = up
+            if up:
+                self._version = version
+        if changed:
+            self.publish()
+
+    def publish(self) -> None:
+        with self._lock:
+            samples = list(selfmetrics.target_samples(bool(self._up), self._version))
+        families = build_families(selfmetrics.TARGET_SPECS, self._target.name, samples)
+        self._store.put(Snapshot(self._target.name, "_target", families, time.time()))
+
+
+class CollectorJob:
+    """Runs one plan on one target; the scheduler calls `run` on the plan's interval."""
+
+    def __init__(self, target: Target, plan: Plan, store: SnapshotStore, status: TargetStatus):
+        self.target = target
+        self.plan = plan
+        self._store = store
+        self.status = status
+        self._state: dict[str, Any] = {}
+        self._errors = 0
+        self._last_success = 0.0
+        self._last: Outcome | None = None
+        self.completed = threading.Event()
+        self._log = get_logger(target=target.name, collector=plan.spec.name)
+
+    @property
+    def name(self) -> str:
+        return f"{self.target.name}/{self.plan.spec.name}"
+
+    def run(self) -> None:
+        started = time.monotonic()
+        samples: list[Sample] = []
+        try:
+            samples = list(self._collect(started + self.plan.timeout))
+            outcome = Outcome(ok=True)
+        except Unavailable as exc:
+            outcome = Outcome(ok=False, available=False, error=str(exc))
+        except MISSING_PREREQUISITE as exc:
+            outcome = Outcome(ok=False, available=False, error=_describe(exc))
+        except TargetDown as exc:
+            outcome = Outcome(ok=False, target_down=True, error=str(exc))
+        except (psycopg.Error, EndpointBusy, DeadlineExceeded) as exc:
+            outcome = Outcome(ok=False, error=_describe(exc))
+        except Exception as exc:  # a bug in a collector must not stop the others
+            self._log.exception("collector_crashed")
+            outcome = Outcome(ok=False, error=_describe(exc))
+        duration = time.monotonic() - started
+        self._publish(samples, outcome, duration)
+        self._report(outcome)
+        self.completed.set()
+
+    def _collect(self, deadline: float) -> Iterator[Sample]:
+        spec = self.plan.spec
+        if not spec.per_database:
+            yield from self._in_database(self.target.main, self.target.dbname, deadline)
+            return
+        databases = self._discover(deadline)
+        for datname in databases:
+            if time.monotonic() > deadline:
+                raise DeadlineExceeded(f"run timeout reached before database {datname}")
+            try:
+                yield from self._in_database(self.target.endpoint(datname), datname, deadline)
+            except TargetDown as exc:
+                # One database refusing connections is that database's problem, not the target's.
+                self._log.warning("database_unreachable", database=datname, error=str(exc))
+
+    def _discover(self, deadline: float) -> list[str]:
+        rows = list(self._in_database(self.target.main, self.target.dbname, deadline, discover=True))
+        databases = [str(row) for row in rows if self.target.wants(str(row))]
+        self.target.forget_databases(set(databases))
+        return databases
+
+    def _in_database(
+        self, endpoint: Endpoint, datname: str, deadline: float, discover: bool = False
+    ) -> Iterator[Any]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded("run timeout reached")
+        is_main = endpoint is self.target.main
+        try:
+            with endpoint.session(remaining) as conn:
+                if is_main:
+                    self.status.record(True)
+                if discover:
+                    results: Iterable[Any] = [r[0] for r in conn.execute(DISCOVER_DATABASES)]
+                else:
+                    ctx = RunContext(
+                        conn=conn,
+                        server_version=endpoint.server_version,
+                        database=datname,
+                        top_n=self.plan.top_n,
+                        state=self._state.setdefault(datname, {}),
+                        deadline=deadline,
+                    )
+                    results = list(self.plan.spec.collect(ctx))
+        except TargetDown:
+            if is_main:
+                self.status.record(False)
+            raise
+        except psycopg.OperationalError:
+            if is_main and not endpoint.connected:
+                self.status.record(False)
+            raise
+        yield from results
+
+    def _publish(self, samples: list[Sample], outcome: Outcome, duration: float) -> None:
+        if outcome.ok:
+            self._last_success = time.time()
+        elif outcome.available:
+            self._errors += 1
+        families = build_families(self.plan.spec.by_name, self.target.name, samples)
+        own = selfmetrics.collector_samples(
+            collector=self.plan.spec.name,
+            duration=duration,
+            last_success=self._last_success,
+            errors=self._errors,
+            ok=outcome.ok,
+            available=outcome.available,
+            series=sum(len(f.samples) for f in families),
+        )
+        families += build_families(selfmetrics.COLLECTOR_SPECS, self.target.name, own)
+        self._store.put(Snapshot(self.target.name, self.plan.spec.name, families, time.time()))
+
+    def _report(self, outcome: Outcome) -> None:
+        """Log changes of state only: a collector failing every 15 s must not flood the log."""
+        previous, self._last = self._last, outcome
+        if previous is not None and (previous.ok, previous.available, previous.error) == (
+            outcome.ok,
+            outcome.available,
+            outcome.error,
+        ):
+            return
+        if outcome.ok:
+            if previous is not None and not previous.ok:
+                self._log.info("collector_recovered")
+        elif not outcome.available:
+            self._log.warning("collector_unavailable", reason=outcome.error)
+        elif not outcome.target_down:
+            self._log.warning("collector_failed", error=outcome.error)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -1,0 +1,219 @@
+"""The single source of configuration: defaults < YAML file < PGMON_* environment < command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from monitor.durations import Seconds
+from monitor.dsn import check_dsn
+
+DEFAULT_PORT = 9189
+ENV_PREFIX = "PGMON_"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator (names the key and the problem)."""
+
+
+class CollectorSettings(BaseModel):
+    """Overrides for one collector; anything left unset keeps the collector's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = Field(None, description="Run this collector.")
+    interval: Seconds | None = Field(None, description="Time between runs.")
+    timeout: Seconds | None = Field(
+        None, description="Longest a run may take, waiting for the connection included."
+    )
+    top_n: PositiveInt | None = Field(
+        None,
+        description="Cardinality bound: statements kept (statements), relations kept per "
+        "database (indexes, tables); the rest is summed into one series.",
+    )
+
+
+class DatabaseFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    include: list[str] = Field(
+        default_factory=list,
+        description="Shell-style patterns; when set, only matching databases are visited.",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="Shell-style patterns of databases never visited."
+    )
+
+
+class TargetSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        None, description="Value of the `target` label; default host:port/dbname."
+    )
+    dsn: str = Field(description="libpq URI or key=value string.")
+    databases: DatabaseFilter = Field(
+        default_factory=DatabaseFilter,
+        description="Which databases per-database collectors visit (templates never).",
+    )
+    collectors: dict[str, CollectorSettings] = Field(
+        default_factory=dict, description="Per-collector overrides for this target."
+    )
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn_parses(cls, value: str) -> str:
+        check_dsn(value)
+        return value
+
+
+class Settings(BaseSettings):
+    """pgmon settings. Every field can be set as PGMON_<FIELD> (nested: PGMON_A__B)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    listen: str = Field(f"0.0.0.0:{DEFAULT_PORT}", description="HOST:PORT of the HTTP server.")
+    dsn: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Targets given as bare DSNs (repeatable on the command line; in the "
+        "environment one DSN, or a JSON list).",
+    )
+    targets: list[TargetSettings] = Field(
+        default_factory=list, description="Targets with a name and per-target settings."
+    )
+    collectors: dict[str, CollectorSettings] = Field(
+        default_factory=dict, description="Per-collector overrides for every target."
+    )
+    statement_timeout: Seconds = Field(
+        5.0, description="statement_timeout of every pgmon session (capped by the run's timeout)."
+    )
+    lock_timeout: Seconds = Field(
+        0.1, description="lock_timeout of every pgmon session: never queue behind a lock."
+    )
+    connect_timeout: Seconds = Field(5.0, description="Time allowed to open a connection.")
+    reconnect_backoff_max: Seconds = Field(
+        60.0, description="Longest wait between reconnection attempts to a target that is down."
+    )
+    log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: str = Field("auto", description="json, console, or auto (json unless a terminal).")
+
+    @field_validator("dsn", mode="before")
+    @classmethod
+    def _split_dsn(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return yaml.safe_load(text)
+            return [text] if text else []
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsns_parse(cls, value: list[str]) -> list[str]:
+        for dsn in value:
+            check_dsn(dsn)
+        return value
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        split_listen(value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in {"json", "console", "auto"}:
+            raise ValueError("must be one of json, console, auto")
+        return value
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
+    return data
+
+
+def _check_environment() -> None:
+    """Reject PGMON_* variables that name no setting: a typo must not be silently ignored."""
+    known = {ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "CONFIG"}
+    for variable in os.environ:
+        if not variable.upper().startswith(ENV_PREFIX):
+            continue
+        head = variable.upper().split("__", 1)[0]
+        if head not in known:
+            raise ConfigError(f"environment variable {variable}: no such setting")
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    return f"{location}: {message}"
+
+
+def load_settings(config: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from the file, the environment and explicit overrides (highest first)."""
+    from pydantic import ValidationError
+
+    _check_environment()
+    path = config or os.environ.get(ENV_PREFIX + "CONFIG")
+    file_data = _read_yaml(Path(path)) if path else {}
+    source_name = f"config file {path}" if path else "configuration"
+
+    class _Bound(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, file_data))
+
+    try:
+        bound = _Bound(**{k: v for k, v in overrides.items() if v not in (None, [], ())})
+    except ValidationError as exc:
+        problems = "; ".join(_describe(dict(e)) for e in exc.errors())
+        raise ConfigError(f"{source_name}: {problems}") from None
+    return Settings.model_construct(**dict(bound))

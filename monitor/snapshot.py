@@ -1,0 +1,85 @@
+"""Immutable results of one collector run, and the store a scrape reads them from."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from prometheus_client.core import Metric
+
+from monitor import exposition
+from monitor.exposition import Fragment
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    target: str
+    source: str
+    families: Sequence[Metric]
+    taken_at: float
+    text: dict[str, Fragment] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Rendered now, in the collector's thread, so that a scrape only joins bytes.
+        object.__setattr__(self, "text", exposition.render_text(self.families))
+
+    @cached_property
+    def openmetrics(self) -> dict[str, Fragment]:
+        return exposition.render_openmetrics(self.families)
+
+    @property
+    def series(self) -> int:
+        return sum(len(family.samples) for family in self.families)
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    version: int
+    openmetrics: bool
+    body: bytes
+    gzipped: bytes
+
+
+class SnapshotStore:
+    """Latest snapshot per (target, source). Replacing one is atomic; reading never blocks long."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[tuple[str, str], Snapshot] = {}
+        self._version = 0
+        self._rendered: dict[bool, _Rendered] = {}
+
+    def put(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshots[(snapshot.target, snapshot.source)] = snapshot
+            self._version += 1
+
+    def drop_target(self, target: str) -> None:
+        with self._lock:
+            for key in [key for key in self._snapshots if key[0] == target]:
+                del self._snapshots[key]
+            self._version += 1
+
+    def snapshots(self) -> list[Snapshot]:
+        with self._lock:
+            return [self._snapshots[key] for key in sorted(self._snapshots)]
+
+    def render(self, openmetrics: bool = False) -> tuple[bytes, bytes]:
+        """(plain, gzipped) exposition; rebuilt only when some snapshot changed."""
+        with self._lock:
+            version = self._version
+            cached = self._rendered.get(openmetrics)
+            if cached is not None and cached.version == version:
+                return cached.body, cached.gzipped
+            snapshots = [self._snapshots[key] for key in sorted(self._snapshots)]
+        pieces = (s.openmetrics if openmetrics else s.text for s in snapshots)
+        body = exposition.join(pieces, openmetrics=openmetrics)
+        rendered = _Rendered(version, openmetrics, body, gzip.compress(body, compresslevel=5))
+        with self._lock:
+            current = self._rendered.get(openmetrics)
+            if current is None or current.version < version:
+                self._rendered[openmetrics] = rendered
+        return rendered.body, rendered.gzipped

@@ -1,0 +1,1 @@
+"""SQL files, one query each, shipped inside the package as monitor.queries."""

@@ -1,0 +1,73 @@
+"""Run one collector against a real server through the same code path the daemon uses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+from psycopg.rows import namedtuple_row
+
+from monitor.collectors.base import CollectorSpec, RunContext
+from monitor.metrics import build_families
+
+TARGET = "test"
+
+
+class _Families:
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class Collected:
+    """The families one run produced, readable the way Prometheus would read them."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Families(families))  # type: ignore[arg-type]
+
+    def value(self, metric: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(metric, {"target": TARGET, **labels})
+
+    def samples(self, metric: str) -> list[tuple[dict[str, str], float]]:
+        return [
+            (dict(s.labels), s.value)
+            for family in self.families
+            for s in family.samples
+            if s.name == metric
+        ]
+
+    def total(self, metric: str, **labels: str) -> float:
+        return sum(
+            v for lbl, v in self.samples(metric) if all(lbl.get(k) == x for k, x in labels.items())
+        )
+
+
+def collect(
+    spec: CollectorSpec,
+    dsn: str,
+    *,
+    top_n: int | None = None,
+    state: dict[str, Any] | None = None,
+    timeout: float = 30.0,
+) -> Collected:
+    with psycopg.connect(dsn, row_factory=namedtuple_row, application_name="pgmon") as conn:
+        conn.read_only = True
+        with conn.transaction():
+            ctx = RunContext(
+                conn=conn,
+                server_version=conn.info.server_version,
+                database=conn.info.dbname,
+                top_n=top_n if top_n is not None else spec.top_n,
+                state=state if state is not None else {},
+                deadline=time.monotonic() + timeout,
+            )
+            samples = list(spec.collect(ctx))
+    return Collected(build_families(spec.by_name, TARGET, samples))
