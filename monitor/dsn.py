@@ -36,15 +36,20 @@ def _effective(params: dict[str, object], key: str, env: str, default: str) -> s
 
 
 def display_name(dsn: str) -> str:
-    """host:port/dbname the way libpq would resolve it; the default `target` label."""
+    """host:port/dbname the way libpq would resolve it; the default `target` label.
+
+    With several hosts (libpq failover lists) each gets its port: h1:5432,h2:5433/app.
+    """
     params = conninfo_to_dict(dsn)
-    host = _effective(params, "host", "PGHOST", "") or _effective(params, "hostaddr", "PGHOSTADDR", "")
-    if not host or host.startswith("/"):
-        host = "localhost"
-    port = _effective(params, "port", "PGPORT", "5432")
-    user = _effective(params, "user", "PGUSER", "") or getpass.getuser()
-    dbname = _effective(params, "dbname", "PGDATABASE", user)
-    return f"{host}:{port}/{dbname}"
+    hosts = _effective(params, "host", "PGHOST", "") or _effective(params, "hostaddr", "PGHOSTADDR", "")
+    ports = _effective(params, "port", "PGPORT", "5432").split(",")
+    names = []
+    for index, host in enumerate(hosts.split(",")):
+        port = ports[index] if index < len(ports) else ports[-1]
+        if not host or host.startswith("/"):
+            host = "localhost"
+        names.append(f"{host}:{port or '5432'}")
+    return f"{','.join(names)}/{dbname_of(dsn)}"
 
 
 def dbname_of(dsn: str) -> str:

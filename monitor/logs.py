@@ -26,13 +26,21 @@ class SecretScrubber:
             text = text.replace(secret, "***")
         return text
 
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, list | tuple | set):
+            return [self._clean(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._clean(item) for key, item in value.items()}
+        if value is None or isinstance(value, int | float | bool):
+            return value
+        return self.scrub(str(value))
+
     def __call__(self, _: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if self._secrets:
             for key, value in event.items():
-                if isinstance(value, str):
-                    event[key] = self.scrub(value)
-                elif value is not None and not isinstance(value, int | float | bool):
-                    event[key] = self.scrub(str(value))
+                event[key] = self._clean(value)
         return event
 
 

@@ -163,7 +163,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"config file {path}: not valid YAML{where}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,0 +1,145 @@
+"""Start `pgmon run` as a real subprocess and read it the way Prometheus would."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def parse(text: str) -> Series:
+    series: Series = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return series
+
+
+def value(series: Series, name: str, **labels: str) -> float | None:
+    wanted = set(labels.items())
+    found = [v for (n, lbl), v in series.items() if n == name and wanted <= lbl]
+    if len(found) > 1:
+        raise AssertionError(f"{name}{labels} matches {len(found)} series")
+    return found[0] if found else None
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+class Daemon:
+    """A `pgmon run` process listening on a free loopback port."""
+
+    def __init__(self, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="pgmon-daemon-"))
+        self.config_path = self._dir / "pgmon.yaml"
+        self.config_path.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{self.port}", **config}))
+        self.log_path = self._dir / "pgmon.log"
+        self._log = self.log_path.open("wb")
+        clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGMON_"))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(self.config_path)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**clean_env, **(env or {})},
+        )
+
+    def __enter__(self) -> Daemon:
+        try:
+            wait_for(self._answers, 20, "pgmon to answer /healthz")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"pgmon did not start; log:\n{self.logs()}") from None
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"pgmon exited with {self.proc.returncode}; log:\n{self.logs()}")
+        try:
+            return self.get("/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def get(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def scrape(self) -> Series:
+        status, headers, body = self.get("/metrics", {"Accept-Encoding": "gzip"})
+        assert status == 200, body
+        if headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return parse(body.decode())
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        wait_for(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz to answer 200")
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"pgmon ignored signal {sig} for {timeout}s") from None
+        self._log.close()
+        return self.proc.returncode
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGMON_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        env={**clean_env, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )

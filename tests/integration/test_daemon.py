@@ -1,0 +1,270 @@
+"""`pgmon run` as a real process against real servers, read over HTTP."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.daemon import Daemon, free_port, run_cli, value, wait_for
+from tests.pgserver import (
+    MONITOR_ROLE,
+    PASSWORD_ROLE,
+    PASSWORD_ROLE_PASSWORD,
+    Cluster,
+)
+
+FAST = {"interval": "1s", "timeout": "1s"}
+ALL_FAST = {
+    name: FAST
+    for name in (
+        "connections",
+        "locks",
+        "statements",
+        "indexes",
+        "tables",
+        "replication",
+        "database",
+        "checkpointer",
+        "wal",
+        "archiver",
+    )
+}
+
+
+def monitor_dsn(cluster: Cluster, dbname: str = "postgres") -> str:
+    return cluster.primary.dsn(dbname=dbname, user=MONITOR_ROLE)
+
+
+def test_serves_metrics_scraped_over_http(pg_cluster: Cluster) -> None:
+    config = {"targets": [{"name": "primary", "dsn": monitor_dsn(pg_cluster)}]}
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        series = daemon.scrape()
+        assert value(series, "pg_up", target="primary") == 1
+        static = [dict(lbl) for (name, lbl) in series if name == "pg_static"]
+        assert len(static) == 1
+        assert static[0]["short_version"].startswith(f"{pg_cluster.major}.")
+        for collector in ("connections", "locks", "replication", "database"):
+            assert value(series, "pgmon_collector_up", target="primary", collector=collector) == 1
+            assert value(
+                series, "pgmon_collector_last_success_timestamp_seconds", collector=collector
+            )
+        assert (
+            value(series, "pg_stat_activity_count", datname="postgres", state="active") is not None
+        )
+
+        status, headers, body = daemon.get("/metrics")
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert b"# TYPE pg_up gauge" in body
+
+        status, headers, body = daemon.get(
+            "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
+        )
+        assert headers["Content-Type"].startswith("application/openmetrics-text")
+        assert body.endswith(b"# EOF\n")
+        assert b"pgmon_collector_errors_total{" in body
+
+        status, headers, body = daemon.get("/metrics", {"Accept-Encoding": "gzip"})
+        assert headers["Content-Encoding"] == "gzip"
+        assert b"pg_up{" in gzip.decompress(body)
+        assert daemon.get("/healthz")[0] == 200
+    assert daemon.proc.returncode == 0
+
+
+def test_sessions_are_read_only_named_and_one_per_database(pg_cluster: Cluster) -> None:
+    extra_db = "pgmon_discovered"
+    pg_cluster.primary.execute(f"DROP DATABASE IF EXISTS {extra_db}")  # type: ignore[arg-type]
+    pg_cluster.primary.execute(f"CREATE DATABASE {extra_db}")  # type: ignore[arg-type]
+    try:
+        config = {
+            "targets": [{"name": "p", "dsn": monitor_dsn(pg_cluster)}],
+            "collectors": ALL_FAST,
+        }
+        with Daemon(config) as daemon:
+            daemon.wait_ready()
+
+            def sessions() -> list[tuple[str, int]]:
+                return pg_cluster.primary.execute(  # type: ignore[no-any-return]
+                    "SELECT datname, count(*)::int FROM pg_stat_activity "
+                    "WHERE application_name = 'pgmon' GROUP BY datname ORDER BY 1"
+                )
+
+            seen: dict[str, int] = {}
+            for _ in range(15):  # over a few seconds of 1 s collectors
+                for datname, count in sessions():
+                    seen[datname] = max(seen.get(datname, 0), count)
+                wait_for(lambda: True, 0.2, "")
+            assert seen.get("postgres") == 1, seen
+            assert seen.get(extra_db) == 1, seen  # discovered without being configured
+            assert all(count == 1 for count in seen.values()), seen
+            series = daemon.scrape()
+            assert value(series, "pgmon_collector_up", collector="tables") == 1
+    finally:
+        wait_for(
+            lambda: (
+                not pg_cluster.primary.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = 'pgmon_discovered'"
+                )
+            ),
+            10,
+            "pgmon sessions to leave the extra database",
+        )
+        pg_cluster.primary.execute(f"DROP DATABASE IF EXISTS {extra_db}")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def lone_primary(pg_cluster: Cluster) -> Iterator[Cluster]:
+    """A primary of its own, so that stopping it does not disturb the shared cluster."""
+    cluster = Cluster(pg_cluster.installation, with_replica=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+def test_target_outage_and_recovery(lone_primary: Cluster) -> None:
+    config = {
+        "targets": [{"name": "flaky", "dsn": monitor_dsn(lone_primary)}],
+        "collectors": ALL_FAST,
+        "reconnect_backoff_max": "1s",
+        "connect_timeout": "2s",
+    }
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        assert value(daemon.scrape(), "pg_up", target="flaky") == 1
+
+        lone_primary.primary.stop()
+        wait_for(lambda: value(daemon.scrape(), "pg_up", target="flaky") == 0, 20, "pg_up 0")
+        series = daemon.scrape()
+        assert value(series, "pgmon_collector_up", collector="connections") == 0
+        assert value(series, "pg_stat_activity_count", datname="postgres", state="active") is None
+        assert daemon.proc.poll() is None, "pgmon must survive its target going away"
+        assert daemon.get("/healthz")[0] == 200
+
+        lone_primary.primary.start()
+        wait_for(lambda: value(daemon.scrape(), "pg_up", target="flaky") == 1, 30, "pg_up 1")
+        wait_for(
+            lambda: value(daemon.scrape(), "pgmon_collector_up", collector="connections") == 1,
+            30,
+            "connections collector to recover",
+        )
+        errors = value(daemon.scrape(), "pgmon_collector_errors_total", collector="connections")
+        assert errors is not None and errors >= 1
+    logs = daemon.logs()
+    assert '"event": "target_down"' in logs
+    assert '"event": "target_up"' in logs
+    assert logs.count('"event": "target_down"') <= 2, "outage must be logged once, not every run"
+
+
+def test_target_down_at_start_up_still_gets_ready() -> None:
+    dead = f"postgresql://{MONITOR_ROLE}@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
+    with Daemon({"targets": [{"name": "dead", "dsn": dead}]}) as daemon:
+        daemon.wait_ready()
+        series = daemon.scrape()
+        assert value(series, "pg_up", target="dead") == 0
+        assert value(series, "pgmon_collector_up", collector="locks") == 0
+    assert daemon.proc.returncode == 0
+
+
+def test_readyz_waits_for_every_target(pg_cluster: Cluster) -> None:
+    config = {
+        "targets": [{"name": "p", "dsn": monitor_dsn(pg_cluster)}],
+        # A first run that cannot start for a while keeps the daemon unready meanwhile.
+        "collectors": {"indexes": {"interval": "1h"}},
+    }
+    with Daemon(config) as daemon:
+        status, _, body = daemon.get("/readyz")
+        if status == 503:
+            assert b"waiting for a first run" in body
+        daemon.wait_ready()
+        assert daemon.get("/readyz") == (200, daemon.get("/readyz")[1], b"ready\n")
+
+
+def test_sigint_also_stops_cleanly(pg_cluster: Cluster) -> None:
+    import signal
+
+    with Daemon({"targets": [{"name": "p", "dsn": monitor_dsn(pg_cluster)}]}) as daemon:
+        daemon.wait_ready()
+        assert daemon.stop(signal.SIGINT) == 0
+
+
+def test_password_never_leaks(pg_cluster: Cluster) -> None:
+    good = pg_cluster.primary.dsn(user=PASSWORD_ROLE, password=PASSWORD_ROLE_PASSWORD)
+    wrong_password = "Wr0ng-but-secret-pw"
+    bad = pg_cluster.primary.dsn(user=PASSWORD_ROLE, password=wrong_password)
+    config = {"dsn": [good, bad], "log_level": "debug", "collectors": ALL_FAST}
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: daemon.scrape(), 5, "a scrape")
+        series = daemon.scrape()
+        metrics_text = daemon.get("/metrics")[2].decode()
+        names = {dict(lbl)["target"] for (_, lbl) in series if "target" in dict(lbl)}
+        assert (
+            value(series, "pg_up", target=f"127.0.0.1:{pg_cluster.primary.port}/postgres")
+            is not None
+        )
+        assert len(names) == 2 or len(names) == 1
+    logs = daemon.logs()
+    for secret in (PASSWORD_ROLE_PASSWORD, wrong_password):
+        assert secret not in metrics_text
+        assert secret not in logs
+    assert "password authentication failed" in logs or "target_down" in logs
+
+
+def test_collect_once_prints_exposition(pg_cluster: Cluster) -> None:
+    result = run_cli("collect", "--dsn", monitor_dsn(pg_cluster))
+    assert result.returncode == 0, result.stderr
+    assert "pg_up{" in result.stdout and "} 1.0" in result.stdout
+    assert "pg_locks_count{" in result.stdout
+
+
+def test_collect_exits_1_when_a_target_is_unreachable(pg_cluster: Cluster) -> None:
+    dead = f"host=127.0.0.1 port={free_port()} dbname=postgres user=pgmon connect_timeout=1"
+    result = run_cli("collect", "--dsn", monitor_dsn(pg_cluster), "--dsn", dead)
+    assert result.returncode == 1
+    assert "pg_up{" in result.stdout
+
+
+def test_pg_monitor_role_is_enough_for_every_collector(pg_cluster: Cluster) -> None:
+    result = run_cli("collect", "--dsn", monitor_dsn(pg_cluster))
+    assert result.returncode == 0, result.stderr
+    from tests.daemon import parse
+
+    series = parse(result.stdout)
+    failing = {
+        dict(lbl)["collector"]
+        for (name, lbl), v in series.items()
+        if name == "pgmon_collector_up" and v != 1
+    }
+    assert not failing, f"collectors failing as a pg_monitor-only role: {failing}\n{result.stderr}"
+
+
+def test_session_settings(pg_cluster: Cluster) -> None:
+    from monitor.db import Endpoint, SessionLimits
+
+    endpoint = Endpoint(
+        monitor_dsn(pg_cluster),
+        SessionLimits(statement_timeout=5, lock_timeout=0.1, connect_timeout=5, backoff_max=5),
+    )
+    try:
+        with endpoint.session(timeout=2) as conn:
+            shown = conn.execute(
+                "SELECT current_setting('application_name') AS app, "
+                "current_setting('transaction_read_only') AS ro, "
+                "current_setting('lock_timeout') AS lock_timeout, "
+                "current_setting('statement_timeout') AS statement_timeout"
+            ).fetchone()
+            assert shown is not None
+            assert shown.app == "pgmon"
+            assert shown.ro == "on"
+            assert shown.lock_timeout == "100ms"
+            assert shown.statement_timeout == "2s"  # capped by the run's own timeout
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
+    finally:
+        endpoint.close()

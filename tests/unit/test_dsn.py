@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from monitor.dsn import check_dsn, display_name, secrets_of, with_database
+from monitor.durations import format_seconds, parse_seconds
+from monitor.logs import SecretScrubber
+
+
+@pytest.mark.parametrize(
+    ("dsn", "name"),
+    [
+        ("postgresql://u:pw@db:6432/app", "db:6432/app"),
+        ("host=db dbname=app user=u password=pw", "db:5432/app"),
+        ("host=/var/run/postgresql dbname=app", "localhost:5432/app"),
+        ("postgresql://u@h1,h2:5433/app", "h1:5432,h2:5433/app"),
+    ],
+)
+def test_display_name_has_no_credentials(dsn: str, name: str) -> None:
+    assert display_name(dsn) == name
+
+
+def test_secrets_are_found_for_scrubbing() -> None:
+    assert secrets_of("host=db password=s3cret") == ["s3cret"]
+    assert secrets_of("postgresql://u:p%40ss@db/app") == ["p@ss"]
+    assert secrets_of("host=db") == []
+
+
+def test_invalid_dsn_message_does_not_echo_the_password() -> None:
+    with pytest.raises(ValueError) as raised:
+        check_dsn("host=db password=hunter2 port")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_with_database_keeps_credentials() -> None:
+    assert "dbname=other" in with_database("host=db user=u password=pw dbname=app", "other")
+    assert "password=pw" in with_database("host=db user=u password=pw dbname=app", "other")
+
+
+def test_scrubber_cleans_nested_values() -> None:
+    scrubber = SecretScrubber()
+    scrubber.add(["s3cret"])
+    event = {"event": "x", "error": "bad s3cret", "items": ["s3cret", 1], "n": 3}
+    assert scrubber(None, "info", event) == {
+        "event": "x",
+        "error": "bad ***",
+        "items": ["***", 1],
+        "n": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("250ms", 0.25), ("15s", 15.0), ("5m", 300.0), ("1h", 3600.0), ("2", 2.0)]
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_seconds(text) == seconds
+
+
+def test_bad_duration() -> None:
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_seconds("soon")
+
+
+def test_format_seconds() -> None:
+    assert [format_seconds(s) for s in (0.1, 15, 300)] == ["100ms", "15s", "5m"]
