@@ -6,10 +6,17 @@ WITH modes(mode) AS (
            ('ShareUpdateExclusiveLock'), ('ShareLock'), ('ShareRowExclusiveLock'),
            ('ExclusiveLock'), ('AccessExclusiveLock'), ('SIReadLock')
 ), held AS (
-    SELECT database, mode, count(*) AS locks, count(*) FILTER (WHERE NOT granted) AS waiting
-    FROM pg_locks
-    WHERE database IS NOT NULL
-    GROUP BY database, mode
+    -- Lock counts cover what is tied to a database (relations, pages, tuples), as
+    -- postgres_exporter counts them. Waits on transaction IDs have no database in pg_locks,
+    -- yet they are the commonest waits (row conflicts): they are charged to the database of
+    -- the waiting session.
+    SELECT coalesce(l.database, a.datid) AS database, l.mode,
+           count(*) FILTER (WHERE l.database IS NOT NULL) AS locks,
+           count(*) FILTER (WHERE NOT l.granted) AS waiting
+    FROM pg_locks l
+    LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.database IS NOT NULL OR NOT l.granted
+    GROUP BY 1, 2
 )
 SELECT d.datname, lower(m.mode) AS mode,
        coalesce(h.locks, 0) AS locks,
