@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -56,7 +56,7 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={"max_instances": 1, "coalesce": True},
-            timezone=timezone.utc,
+            timezone=UTC,
         )
         self._stop = threading.Event()
 
@@ -69,7 +69,7 @@ class Daemon:
         return True, "ready"
 
     def _schedule(self) -> None:
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
         for index, job in enumerate(self.jobs):
             interval = job.plan.interval
             self.scheduler.add_job(

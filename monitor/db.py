@@ -6,7 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +101,10 @@ class Endpoint:
             conn.execute(
                 "SELECT set_config('lock_timeout', %s, false) AS lock_timeout, "
                 "set_config('idle_in_transaction_session_timeout', %s, false) AS idle_timeout",
-                (_ms(self._limits.lock_timeout), _ms(max(60.0, self._limits.statement_timeout * 4))),
+                (
+                    _ms(self._limits.lock_timeout),
+                    _ms(max(60.0, self._limits.statement_timeout * 4)),
+                ),
             )
             conn.commit()
             conn.read_only = True
@@ -124,20 +127,16 @@ class Endpoint:
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with suppress(psycopg.Error):
                 conn.close()
-            except psycopg.Error:
-                pass
 
     def close(self, wait: float = 1.0) -> None:
         """Close the session; a query still running is cancelled rather than waited for."""
         if not self._lock.acquire(timeout=wait):
             conn = self._conn
             if conn is not None:
-                try:
+                with suppress(psycopg.Error):
                     conn.cancel_safe(timeout=wait)
-                except psycopg.Error:
-                    pass
             if not self._lock.acquire(timeout=wait):
                 return  # the process is ending; the kernel closes the socket
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Mapping
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -30,7 +31,7 @@ def secrets_of(dsn: str) -> list[str]:
     return [str(password)] if password else []
 
 
-def _effective(params: dict[str, object], key: str, env: str, default: str) -> str:
+def _effective(params: Mapping[str, object], key: str, env: str, default: str) -> str:
     value = params.get(key) or os.environ.get(env)
     return str(value) if value else default
 
@@ -41,7 +42,9 @@ def display_name(dsn: str) -> str:
     With several hosts (libpq failover lists) each gets its port: h1:5432,h2:5433/app.
     """
     params = conninfo_to_dict(dsn)
-    hosts = _effective(params, "host", "PGHOST", "") or _effective(params, "hostaddr", "PGHOSTADDR", "")
+    hosts = _effective(params, "host", "PGHOST", "") or _effective(
+        params, "hostaddr", "PGHOSTADDR", ""
+    )
     ports = _effective(params, "port", "PGPORT", "5432").split(",")
     names = []
     for index, host in enumerate(hosts.split(",")):

@@ -32,7 +32,9 @@ class _Fixed:
 
 
 def _split(rendered: bytes) -> bytes:
-    return b"".join(line for line in rendered.splitlines(keepends=True) if not line.startswith(b"#"))
+    return b"".join(
+        line for line in rendered.splitlines(keepends=True) if not line.startswith(b"#")
+    )
 
 
 def _escape_help(text: str) -> str:
@@ -71,7 +73,7 @@ def render_openmetrics(families: Iterable[Metric]) -> dict[str, Fragment]:
     for family in families:
         if not family.samples:
             continue
-        rendered = generate_openmetrics(_Fixed(_openmetrics_family(family)))
+        rendered = generate_openmetrics(_Fixed(_openmetrics_family(family)))  # type: ignore[no-untyped-call]
         lines = rendered.splitlines(keepends=True)
         header = b"".join(line for line in lines if line.startswith(b"#") and line != b"# EOF\n")
         body = b"".join(line for line in lines if not line.startswith(b"#"))

@@ -99,6 +99,11 @@ class CollectorJob:
     def name(self) -> str:
         return f"{self.target.name}/{self.plan.spec.name}"
 
+    @property
+    def succeeded(self) -> bool:
+        """Whether the last run succeeded (False before the first)."""
+        return self._last is not None and self._last.ok
+
     def run(self) -> None:
         started = time.monotonic()
         samples: list[Sample] = []
@@ -137,7 +142,9 @@ class CollectorJob:
                 self._log.warning("database_unreachable", database=datname, error=str(exc))
 
     def _discover(self, deadline: float) -> list[str]:
-        rows = list(self._in_database(self.target.main, self.target.dbname, deadline, discover=True))
+        rows = list(
+            self._in_database(self.target.main, self.target.dbname, deadline, discover=True)
+        )
         databases = [str(row) for row in rows if self.target.wants(str(row))]
         self.target.forget_databases(set(databases))
         return databases

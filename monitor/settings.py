@@ -16,8 +16,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from monitor.durations import Seconds
 from monitor.dsn import check_dsn
+from monitor.durations import Seconds
 
 DEFAULT_PORT = 9189
 ENV_PREFIX = "PGMON_"

@@ -38,7 +38,8 @@ def catalogue() -> dict[str, tuple[QueryVariant, ...]]:
         text = entry.read_text(encoding="utf-8")
         found.setdefault(match.group("name"), []).append(QueryVariant(min_version, text))
     return {
-        name: tuple(sorted(variants, key=lambda v: v.min_version)) for name, variants in found.items()
+        name: tuple(sorted(variants, key=lambda v: v.min_version))
+        for name, variants in found.items()
     }
 
 

@@ -10,7 +10,13 @@ from monitor.collectors import ALL, BY_NAME
 from monitor.collectors.base import CollectorSpec
 from monitor.db import Endpoint, SessionLimits
 from monitor.dsn import dbname_of, display_name, secrets_of, with_database
-from monitor.settings import CollectorSettings, ConfigError, DatabaseFilter, Settings, TargetSettings
+from monitor.settings import (
+    CollectorSettings,
+    ConfigError,
+    DatabaseFilter,
+    Settings,
+    TargetSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,8 @@ def _plans(settings: Settings, target: TargetSettings, where: str) -> tuple[Plan
         timeout = chosen.timeout or min(spec.timeout, interval)
         if timeout > interval:
             raise ConfigError(
-                f"{where}.{spec.name}.timeout: {timeout:g}s is longer than the interval {interval:g}s"
+                f"{where}.{spec.name}.timeout: {timeout:g}s is longer than "
+                f"the interval {interval:g}s"
             )
         plans.append(Plan(spec, interval, timeout, chosen.top_n or spec.top_n))
     return tuple(plans)

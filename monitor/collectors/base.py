@@ -36,9 +36,11 @@ class RunContext:
     deadline: float
 
     def fetch(self, query: str, params: Sequence[Any] | None = None) -> list[Row]:
-        return self.fetch_sql(sql.SQL(query_for(query, self.server_version)), params)  # type: ignore[arg-type]
+        return self.fetch_sql(sql.SQL(query_for(query, self.server_version)), params)
 
-    def fetch_sql(self, statement: sql.Composable, params: Sequence[Any] | None = None) -> list[Row]:
+    def fetch_sql(
+        self, statement: sql.SQL | sql.Composed, params: Sequence[Any] | None = None
+    ) -> list[Row]:
         if time.monotonic() > self.deadline:
             raise DeadlineExceeded("run timeout reached")
         with self.conn.cursor() as cur:
@@ -46,7 +48,7 @@ class RunContext:
             return cur.fetchall()
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
-        rows = self.fetch_sql(sql.SQL(statement), params)  # type: ignore[arg-type]
+        rows = self.fetch_sql(sql.SQL(statement), params)
         return rows[0][0] if rows else None
 
 

@@ -77,7 +77,9 @@ def limit_samples(rows: Sequence[Row]) -> Iterable[Sample]:
         yield Sample("pg_settings_reserved_connections", (), row.reserved)
         available = row.max_connections - row.superuser_reserved - row.reserved
         yield Sample(
-            "pg_stat_activity_connections_used_ratio", (), row.used / available if available > 0 else 1.0
+            "pg_stat_activity_connections_used_ratio",
+            (),
+            row.used / available if available > 0 else 1.0,
         )
 
 

@@ -20,7 +20,9 @@ def test_idle_in_transaction_session(pg_cluster: Cluster) -> None:
         idle.rollback()
     state = "idle in transaction"
     assert (result.value("pg_stat_activity_count", datname="postgres", state=state) or 0) >= 1
-    age = result.value("pg_stat_activity_max_state_duration_seconds", datname="postgres", state=state)
+    age = result.value(
+        "pg_stat_activity_max_state_duration_seconds", datname="postgres", state=state
+    )
     assert age is not None and age >= 1.0
     tx_age = result.value("pg_stat_activity_max_tx_duration", datname="postgres", state=state)
     assert tx_age is not None and tx_age >= 1.0
@@ -56,7 +58,9 @@ def test_long_running_query_and_its_wait_event(pg_cluster: Cluster) -> None:
     )
     assert longest is not None and longest >= 1.0
     assert (
-        result.value("pg_stat_activity_wait_event_type_count", datname="postgres", wait_event_type="Timeout")
+        result.value(
+            "pg_stat_activity_wait_event_type_count", datname="postgres", wait_event_type="Timeout"
+        )
         or 0
     ) >= 1
 
@@ -65,8 +69,10 @@ def test_limits_and_headroom(pg_cluster: Cluster) -> None:
     result = collect(connections.SPEC, pg_cluster.primary.dsn(user=MONITOR_ROLE))
     assert result.value("pg_settings_max_connections") == 50
     assert result.value("pg_settings_superuser_reserved_connections") == 3
-    expected_reserved = 0 if int(pg_cluster.major) < 16 else int(
-        pg_cluster.primary.scalar("SELECT current_setting('reserved_connections')::int")
+    expected_reserved = (
+        0
+        if int(pg_cluster.major) < 16
+        else int(pg_cluster.primary.scalar("SELECT current_setting('reserved_connections')::int"))
     )
     assert result.value("pg_settings_reserved_connections") == expected_reserved
     ratio = result.value("pg_stat_activity_connections_used_ratio")
@@ -85,8 +91,12 @@ def test_every_database_and_state_is_present(pg_cluster: Cluster) -> None:
         if labels["datname"] == "pgmon_conn_test"
     }
     assert states == {
-        "active", "idle", "idle in transaction", "idle in transaction (aborted)",
-        "fastpath function call", "disabled",
+        "active",
+        "idle",
+        "idle in transaction",
+        "idle in transaction (aborted)",
+        "fastpath function call",
+        "disabled",
     }
     assert result.value("pg_stat_activity_count", datname="pgmon_conn_test", state="idle") == 0
     datnames = {labels["datname"] for labels, _ in result.samples("pg_stat_activity_count")}

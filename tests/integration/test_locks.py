@@ -86,7 +86,10 @@ def test_chain_of_three(pg_cluster: Cluster, table: None) -> None:
         head.autocommit = False
         head.execute(f"UPDATE {TABLE} SET v = 1 WHERE id = 1")  # type: ignore[arg-type]
         # middle holds row 2 and then waits for head's row 1; tail waits for middle's row 2.
-        middle = [f"UPDATE {TABLE} SET v = 2 WHERE id = 2", f"UPDATE {TABLE} SET v = 2 WHERE id = 1"]
+        middle = [
+            f"UPDATE {TABLE} SET v = 2 WHERE id = 2",
+            f"UPDATE {TABLE} SET v = 2 WHERE id = 1",
+        ]
         with waiting(pg_cluster, middle) as middle_errors:
             wait_for(lambda: lock_waiters(pg_cluster) == 1, 10, "middle session waiting")
             with waiting(pg_cluster, [f"UPDATE {TABLE} SET v = 3 WHERE id = 2"]) as tail_errors:
@@ -106,13 +109,17 @@ def test_quiet_server_reads_zero(pg_cluster: Cluster) -> None:
     assert result.value("pg_locks_max_wait_seconds") == 0
 
 
-def test_collecting_does_not_queue_behind_an_exclusive_lock(pg_cluster: Cluster, table: None) -> None:
+def test_collecting_does_not_queue_behind_an_exclusive_lock(
+    pg_cluster: Cluster, table: None
+) -> None:
     with pg_cluster.primary.connect() as holder:
         holder.autocommit = False
         holder.execute(f"LOCK TABLE {TABLE} IN ACCESS EXCLUSIVE MODE")  # type: ignore[arg-type]
         result = collect(locks.SPEC, pg_cluster.primary.dsn(user=MONITOR_ROLE), timeout=5)
         holder.rollback()
-    assert (result.value("pg_locks_count", datname="postgres", mode="accessexclusivelock") or 0) >= 1
+    assert (
+        result.value("pg_locks_count", datname="postgres", mode="accessexclusivelock") or 0
+    ) >= 1
 
 
 def test_replica_is_read_the_same_way(pg_cluster: Cluster) -> None:

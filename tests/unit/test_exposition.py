@@ -44,7 +44,9 @@ def test_one_header_per_family_across_targets() -> None:
     text = store.render()[0].decode()
     assert text.count("# TYPE pg_up gauge") == 1
     families = {f.name: f for f in parse_text(text)}
-    commits = {s.labels["target"]: s.value for s in families["pg_stat_database_xact_commit"].samples}
+    commits = {
+        s.labels["target"]: s.value for s in families["pg_stat_database_xact_commit"].samples
+    }
     assert commits == {"a": 5.0, "b": 7.0}
 
 
