@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 from collections.abc import Iterator
 
 import psycopg
@@ -268,3 +269,34 @@ def test_session_settings(pg_cluster: Cluster) -> None:
                 conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
     finally:
         endpoint.close()
+
+
+def test_missing_extension_is_reported_once_and_others_carry_on(pg_cluster: Cluster) -> None:
+    dbname = "pgmon_no_pgss"
+    pg_cluster.primary.execute(f"DROP DATABASE IF EXISTS {dbname}")  # type: ignore[arg-type]
+    pg_cluster.primary.execute(f"CREATE DATABASE {dbname}")  # type: ignore[arg-type]
+    try:
+        config = {
+            "targets": [{"name": "nopgss", "dsn": monitor_dsn(pg_cluster, dbname)}],
+            "collectors": {"statements": FAST, "connections": FAST},
+        }
+        with Daemon(config) as daemon:
+            daemon.wait_ready()
+            wait_for(
+                lambda: (
+                    value(daemon.scrape(), "pgmon_collector_up", collector="statements") is not None
+                ),
+                10,
+                "statements to report",
+            )
+            time.sleep(3)  # several more 1 s runs, which must not log again
+            series = daemon.scrape()
+            assert value(series, "pgmon_collector_available", collector="statements") == 0
+            assert value(series, "pgmon_collector_up", collector="statements") == 0
+            assert value(series, "pgmon_collector_errors_total", collector="statements") == 0
+            assert value(series, "pgmon_collector_available", collector="connections") == 1
+            assert value(series, "pgmon_collector_up", collector="connections") == 1
+        logs = daemon.logs()
+        assert logs.count('"event": "collector_unavailable"') == 1, logs
+    finally:
+        pg_cluster.primary.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # type: ignore[arg-type]
