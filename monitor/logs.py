@@ -54,6 +54,14 @@ class SecretScrubber:
 SCRUBBER = SecretScrubber()
 
 
+class _ToStructlog(logging.Handler):
+    """Libraries log through the standard library (APScheduler's overrun warnings, say);
+    send those through the same pipeline so that every line has one format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        structlog.get_logger().log(record.levelno, record.getMessage(), logger=record.name)
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     renderer: Any = (
@@ -74,6 +82,9 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()
+    root.handlers[:] = [_ToStructlog()]
+    root.setLevel(logging.WARNING)
 
 
 def get_logger(**fields: Any) -> Any:
