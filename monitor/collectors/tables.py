@@ -1,0 +1,116 @@
+"""tables: per-table scans, tuples, vacuum/analyze history, sizes and cache hits.
+
+Per database, for the `top_n` largest tables (by catalog estimate, see queries/tables.sql);
+all other tables are summed into one series per metric with schemaname="" and
+relname="other". That remainder carries sums only: the last_* timestamps are omitted for
+it, and its counters drop when a table moves into the named set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+
+from monitor.collectors.base import CollectorSpec, Row, RunContext, samples_from_rows
+from monitor.metrics import Sample, counter, gauge
+
+LABELS = ("datname", "schemaname", "relname")
+
+_COUNTERS = {
+    "seq_scan": "Sequential scans started on this table.",
+    "seq_tup_read": "Live rows fetched by sequential scans.",
+    "idx_scan": "Index scans started on this table's indexes.",
+    "idx_tup_fetch": "Live rows fetched by index scans.",
+    "n_tup_ins": "Rows inserted.",
+    "n_tup_upd": "Rows updated (HOT updates included).",
+    "n_tup_del": "Rows deleted.",
+    "n_tup_hot_upd": "Rows HOT-updated (no index entry needed).",
+    "vacuum_count": "Times this table was vacuumed manually (not VACUUM FULL).",
+    "autovacuum_count": "Times this table was vacuumed by autovacuum.",
+    "analyze_count": "Times this table was analyzed manually.",
+    "autoanalyze_count": "Times this table was analyzed by autovacuum.",
+}
+_GAUGES = {
+    "n_live_tup": "Estimated number of live rows.",
+    "n_dead_tup": "Estimated number of dead rows.",
+    "n_mod_since_analyze": "Estimated number of rows changed since the last analyze.",
+    "last_vacuum": "Last manual vacuum, Unix seconds (0: never).",
+    "last_autovacuum": "Last vacuum by autovacuum, Unix seconds (0: never).",
+    "last_analyze": "Last manual analyze, Unix seconds (0: never).",
+    "last_autoanalyze": "Last analyze by autovacuum, Unix seconds (0: never).",
+    "table_size_bytes": "Disk space of the table with its TOAST data, without indexes "
+    "(pg_table_size; estimated from relpages when the table is locked exclusively, "
+    'and for relname="other").',
+    "index_size_bytes": "Disk space of the table's indexes (pg_indexes_size; estimated from "
+    'relpages when a relation is locked exclusively, and for relname="other").',
+}
+# column of queries/tables.sql -> postgres_exporter's name in pg_statio_user_tables
+_STATIO = {
+    "heap_blks_read": ("heap_blocks_read", "Disk blocks read from this table."),
+    "heap_blks_hit": ("heap_blocks_hit", "Buffer hits in this table."),
+    "idx_blks_read": ("idx_blocks_read", "Disk blocks read from this table's indexes."),
+    "idx_blks_hit": ("idx_blocks_hit", "Buffer hits in this table's indexes."),
+    "toast_blks_read": ("toast_blocks_read", "Disk blocks read from this table's TOAST table."),
+    "toast_blks_hit": ("toast_blocks_hit", "Buffer hits in this table's TOAST table."),
+    "tidx_blks_read": ("tidx_blocks_read", "Disk blocks read from the TOAST table's index."),
+    "tidx_blks_hit": ("tidx_blocks_hit", "Buffer hits in the TOAST table's index."),
+}
+_NOTE = ' Tables beyond the top N are summed in schemaname="", relname="other".'
+
+_TIMESTAMPS = ("last_vacuum", "last_autovacuum", "last_analyze", "last_autoanalyze")
+_NOT_SUMMED = ' Not reported for the tables beyond the top N (relname="other").'
+
+
+def _gauge_help(column: str, text: str) -> str:
+    return text + (_NOT_SUMMED if column in _TIMESTAMPS else _NOTE)
+
+
+METRICS = (
+    *(counter(f"pg_stat_user_tables_{c}", h + _NOTE, *LABELS) for c, h in _COUNTERS.items()),
+    *(gauge(f"pg_stat_user_tables_{c}", _gauge_help(c, h), *LABELS) for c, h in _GAUGES.items()),
+    *(counter(f"pg_statio_user_tables_{n}", h + _NOTE, *LABELS) for n, h in _STATIO.values()),
+)
+
+_COLUMNS = {
+    **{column: f"pg_stat_user_tables_{column}" for column in (*_COUNTERS, *_GAUGES)},
+    **{column: f"pg_statio_user_tables_{name}" for column, (name, _) in _STATIO.items()},
+}
+
+
+def table_samples(rows: Iterable[Row]) -> Iterable[Sample]:
+    """One sample per metric and row; the remainder row's NULL timestamps yield none."""
+    return samples_from_rows(rows, LABELS, _COLUMNS)
+
+
+def fetch_relations(ctx: RunContext, query: str) -> list[Row]:
+    """Run a top-N relations query (parameters top_n, exact_sizes) without waiting on locks.
+
+    The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
+    pg_locks, but a lock requested just after pg_locks was read still makes the size
+    functions wait until lock_timeout cancels the statement. The run then asks again for
+    catalog estimates only; the savepoint keeps the run's transaction usable.
+    """
+    try:
+        with ctx.conn.transaction():
+            return ctx.fetch(query, (ctx.top_n, True))
+    except psycopg.errors.LockNotAvailable:
+        return ctx.fetch(query, (ctx.top_n, False))
+
+
+def collect(ctx: RunContext) -> Iterable[Sample]:
+    yield from table_samples(fetch_relations(ctx, "tables"))
+
+
+SPEC = CollectorSpec(
+    name="tables",
+    description="Per-table scans, tuples, vacuum and analyze history, sizes and cache hits "
+    "(top N tables per database, the rest summed).",
+    metrics=METRICS,
+    queries=("tables",),
+    collect=collect,
+    interval=300.0,
+    timeout=60.0,
+    per_database=True,
+    top_n=1000,
+)

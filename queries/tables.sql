@@ -1,0 +1,127 @@
+-- tables: per user table, the counters of pg_stat_user_tables and pg_statio_user_tables
+-- plus table and index sizes, for the top_n largest tables of the current database; the
+-- rest are summed into one row (schemaname '', relname 'other'). Every supported version.
+-- Parameters: top_n (NULL = no bound), exact_sizes (false = catalog estimates only).
+--
+-- Ranking uses pg_class.relpages (as of the last VACUUM, ANALYZE or CREATE INDEX) of the
+-- table, its TOAST table and all their indexes: it reads catalogs only, so it takes no
+-- lock on user relations and builds no relcache entries for thousands of tables. A table
+-- never vacuumed or analyzed ranks low until autovacuum gets to it.
+-- Partitioned parents (no storage) rank with the sum over their partitions, so a big
+-- partitioned table keeps its parent's row (the only place its manual ANALYZE shows:
+-- autovacuum never analyzes partitioned parents). Their own sizes stay 0, as
+-- pg_table_size() says, so sums over a database do not count partitions twice.
+--
+-- Exact sizes (pg_table_size, pg_indexes_size) are measured for the named rows only. Those
+-- functions briefly take an ACCESS SHARE lock on the table, its TOAST table and every
+-- index, and would wait behind an ACCESS EXCLUSIVE lock held or awaited by another session
+-- (TRUNCATE, VACUUM FULL, most ALTER TABLE, REINDEX, LOCK TABLE). Such tables get the
+-- relpages estimate instead; so does the remainder. A lock requested after pg_locks was
+-- read can still make us wait: lock_timeout then cancels the statement and the collector
+-- runs it again with exact_sizes false.
+-- Temporary tables are skipped: they belong to one session and come and go with it.
+WITH params AS (
+    SELECT %s::int AS top_n, %s::boolean AS exact_sizes,
+           current_setting('block_size')::bigint AS block_size
+), exclusive AS (
+    SELECT DISTINCT relation AS oid
+    FROM pg_locks
+    WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+), index_pages AS (
+    -- per table (and per TOAST table): pages of its indexes, and whether one is locked
+    SELECT x.indrelid AS oid,
+           sum(greatest(i.relpages, 0)) AS pages,
+           bool_or(e.oid IS NOT NULL) AS locked
+    FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid
+    LEFT JOIN exclusive e ON e.oid = x.indexrelid
+    GROUP BY x.indrelid
+), sized AS (
+    SELECT c.oid, c.relispartition,
+           (greatest(c.relpages, 0) + coalesce(greatest(t.relpages, 0), 0)
+               + coalesce(ti.pages, 0)) * p.block_size AS table_estimate,
+           coalesce(ci.pages, 0) * p.block_size AS index_estimate,
+           EXISTS (SELECT FROM exclusive e WHERE e.oid IN (c.oid, c.reltoastrelid))
+               OR coalesce(ci.locked, false) OR coalesce(ti.locked, false) AS locked
+    FROM pg_class c
+    CROSS JOIN params p
+    LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
+    LEFT JOIN index_pages ci ON ci.oid = c.oid
+    LEFT JOIN index_pages ti ON ti.oid = c.reltoastrelid
+    WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
+), tree AS (
+    -- every partition's pages counted again for each of its ancestors
+    SELECT a.relid AS oid, sum(s.table_estimate + s.index_estimate) AS weight
+    FROM sized s
+    CROSS JOIN LATERAL pg_partition_ancestors(s.oid) a
+    WHERE s.relispartition AND a.relid <> s.oid
+    GROUP BY a.relid
+), ranked AS (
+    SELECT st.relid, st.schemaname, st.relname, z.table_estimate, z.index_estimate, z.locked,
+           coalesce(st.seq_scan, 0) AS seq_scan,
+           coalesce(st.seq_tup_read, 0) AS seq_tup_read,
+           coalesce(st.idx_scan, 0) AS idx_scan,
+           coalesce(st.idx_tup_fetch, 0) AS idx_tup_fetch,
+           st.n_tup_ins, st.n_tup_upd, st.n_tup_del, st.n_tup_hot_upd,
+           st.n_live_tup, st.n_dead_tup, st.n_mod_since_analyze,
+           st.vacuum_count, st.autovacuum_count, st.analyze_count, st.autoanalyze_count,
+           st.last_vacuum, st.last_autovacuum, st.last_analyze, st.last_autoanalyze,
+           coalesce(io.heap_blks_read, 0) AS heap_blks_read,
+           coalesce(io.heap_blks_hit, 0) AS heap_blks_hit,
+           coalesce(io.idx_blks_read, 0) AS idx_blks_read,
+           coalesce(io.idx_blks_hit, 0) AS idx_blks_hit,
+           coalesce(io.toast_blks_read, 0) AS toast_blks_read,
+           coalesce(io.toast_blks_hit, 0) AS toast_blks_hit,
+           coalesce(io.tidx_blks_read, 0) AS tidx_blks_read,
+           coalesce(io.tidx_blks_hit, 0) AS tidx_blks_hit,
+           row_number() OVER (
+               ORDER BY z.table_estimate + z.index_estimate + coalesce(tr.weight, 0) DESC,
+                        st.n_live_tup DESC, st.schemaname, st.relname
+           ) <= coalesce(p.top_n, 2147483647) AS named
+    FROM pg_stat_user_tables st
+    JOIN sized z ON z.oid = st.relid
+    LEFT JOIN pg_statio_user_tables io ON io.relid = st.relid  -- no partitioned tables in it
+    LEFT JOIN tree tr ON tr.oid = st.relid
+    CROSS JOIN params p
+)
+SELECT current_database() AS datname, r.schemaname, r.relname,
+       r.seq_scan, r.seq_tup_read, r.idx_scan, r.idx_tup_fetch,
+       r.n_tup_ins, r.n_tup_upd, r.n_tup_del, r.n_tup_hot_upd,
+       r.n_live_tup, r.n_dead_tup, r.n_mod_since_analyze,
+       r.vacuum_count, r.autovacuum_count, r.analyze_count, r.autoanalyze_count,
+       coalesce(extract(epoch FROM r.last_vacuum), 0)::float8 AS last_vacuum,
+       coalesce(extract(epoch FROM r.last_autovacuum), 0)::float8 AS last_autovacuum,
+       coalesce(extract(epoch FROM r.last_analyze), 0)::float8 AS last_analyze,
+       coalesce(extract(epoch FROM r.last_autoanalyze), 0)::float8 AS last_autoanalyze,
+       CASE WHEN p.exact_sizes AND NOT r.locked
+            THEN coalesce(pg_table_size(r.relid), r.table_estimate)
+            ELSE r.table_estimate END AS table_size_bytes,
+       CASE WHEN p.exact_sizes AND NOT r.locked
+            THEN coalesce(pg_indexes_size(r.relid), r.index_estimate)
+            ELSE r.index_estimate END AS index_size_bytes,
+       r.heap_blks_read, r.heap_blks_hit, r.idx_blks_read, r.idx_blks_hit,
+       r.toast_blks_read, r.toast_blks_hit, r.tidx_blks_read, r.tidx_blks_hit
+FROM ranked r
+CROSS JOIN params p
+WHERE r.named
+UNION ALL
+-- the remainder: sums (float8, as a sum of bigints is numeric); no timestamps, since neither
+-- their minimum nor their maximum over unrelated tables says much
+SELECT current_database(), '', 'other',
+       sum(seq_scan)::float8, sum(seq_tup_read)::float8,
+       sum(idx_scan)::float8, sum(idx_tup_fetch)::float8,
+       sum(n_tup_ins)::float8, sum(n_tup_upd)::float8,
+       sum(n_tup_del)::float8, sum(n_tup_hot_upd)::float8,
+       sum(n_live_tup)::float8, sum(n_dead_tup)::float8, sum(n_mod_since_analyze)::float8,
+       sum(vacuum_count)::float8, sum(autovacuum_count)::float8,
+       sum(analyze_count)::float8, sum(autoanalyze_count)::float8,
+       NULL::float8, NULL::float8, NULL::float8, NULL::float8,
+       sum(table_estimate)::float8, sum(index_estimate)::float8,
+       sum(heap_blks_read)::float8, sum(heap_blks_hit)::float8,
+       sum(idx_blks_read)::float8, sum(idx_blks_hit)::float8,
+       sum(toast_blks_read)::float8, sum(toast_blks_hit)::float8,
+       sum(tidx_blks_read)::float8, sum(tidx_blks_hit)::float8
+FROM ranked
+WHERE NOT named
+HAVING count(*) > 0

@@ -1,0 +1,389 @@
+"""tables collector on real servers: real scans, deletes and vacuums, the top-N bound with
+its remainder, tables locked by another session, partitioned tables, a second database."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import namedtuple_row
+
+from monitor.collectors import tables
+from monitor.sql import query_for
+from tests.collecting import Collected, collect
+from tests.daemon import wait_for
+from tests.pgserver import MONITOR_ROLE, Cluster, Server
+
+NO_AUTOVACUUM = "WITH (autovacuum_enabled = off)"  # no background change to the counters
+
+
+class Database:
+    """A scratch database of the shared cluster, dropped at the end of the module."""
+
+    def __init__(self, server: Server, name: str) -> None:
+        self.server = server
+        self.name = name
+
+    def run(self, *statements: str, **settings: str) -> None:
+        """Run statements in one autocommit session and publish its statistics now.
+
+        Backends flush their statistics at most once a second unless told otherwise;
+        pg_stat_force_next_flush() (PG15+) makes the end of that statement flush them.
+        """
+        with self.server.connect(self.name) as conn:
+            for name, value in settings.items():
+                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+            for statement in statements:
+                conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute("SELECT pg_stat_force_next_flush()")
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        return self.server.execute(query, dbname=self.name)  # type: ignore[arg-type]
+
+    def scalar(self, query: str) -> Any:
+        return self.server.scalar(query, dbname=self.name)  # type: ignore[arg-type]
+
+    def dsn(self, lock_timeout: str | None = None) -> str:
+        dsn = self.server.dsn(self.name, user=MONITOR_ROLE)
+        if lock_timeout is not None:  # turns a wait into an error instead of a hung test
+            dsn += "?options=" + quote(f"-c lock_timeout={lock_timeout}")
+        return dsn
+
+    def collect(self, top_n: int | None = None) -> Collected:
+        return collect(tables.SPEC, self.dsn(lock_timeout="10s"), top_n=top_n)
+
+
+def create_database(server: Server, prefix: str) -> Database:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return Database(server, name)
+
+
+def drop_database(db: Database) -> None:
+    db.server.execute(
+        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
+    )
+
+
+@pytest.fixture(scope="module")
+def module_db(pg_cluster: Cluster) -> Iterator[Database]:
+    db = create_database(pg_cluster.primary, "pgmon_tables")
+    try:
+        yield db
+    finally:
+        drop_database(db)
+
+
+@pytest.fixture
+def db(module_db: Database) -> Iterator[Database]:
+    """The scratch database, emptied after each test so rankings see only its tables."""
+    yield module_db
+    module_db.run("DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+
+
+def labels(db: Database, relname: str, schemaname: str = "public") -> dict[str, str]:
+    return {"datname": db.name, "schemaname": schemaname, "relname": relname}
+
+
+def value(got: Collected, metric: str, **lbl: str) -> float:
+    found = got.value(metric, **lbl)
+    assert found is not None, f"no sample {metric}{lbl}"
+    return found
+
+
+def test_scans_tuples_vacuum_and_sizes(db: Database) -> None:
+    db.run(
+        f"CREATE TABLE items (id int PRIMARY KEY, v text) {NO_AUTOVACUUM}",
+        "INSERT INTO items SELECT g, repeat('x', 100) FROM generate_series(1, 100) g",
+        "DELETE FROM items WHERE id <= 40",
+        "UPDATE items SET v = 'y' WHERE id = 50",
+    )
+    db.run("SELECT count(*) FROM items", "SELECT count(*) FROM items")
+    db.run("SELECT v FROM items WHERE id = 70", enable_seqscan="off", enable_bitmapscan="off")
+    got = db.collect()
+    items = labels(db, "items")
+    assert value(got, "pg_stat_user_tables_n_tup_ins", **items) == 100
+    assert value(got, "pg_stat_user_tables_n_tup_del", **items) == 40
+    assert value(got, "pg_stat_user_tables_n_tup_upd", **items) == 1
+    # The DELETE leaves 40 dead rows, the UPDATE one more old version.
+    assert value(got, "pg_stat_user_tables_n_dead_tup", **items) == 41
+    assert value(got, "pg_stat_user_tables_n_live_tup", **items) == 60
+    assert value(got, "pg_stat_user_tables_n_mod_since_analyze", **items) == 141
+    assert value(got, "pg_stat_user_tables_seq_scan", **items) >= 2
+    assert value(got, "pg_stat_user_tables_seq_tup_read", **items) >= 120
+    assert value(got, "pg_stat_user_tables_idx_scan", **items) >= 1
+    assert value(got, "pg_stat_user_tables_idx_tup_fetch", **items) >= 1
+    assert value(got, "pg_statio_user_tables_heap_blocks_hit", **items) > 0
+    assert value(got, "pg_statio_user_tables_idx_blocks_hit", **items) > 0
+    assert value(got, "pg_stat_user_tables_last_vacuum", **items) == 0
+    assert value(got, "pg_stat_user_tables_vacuum_count", **items) == 0
+    table_size, index_size = db.rows("SELECT pg_table_size('items'), pg_indexes_size('items')")[0]
+    assert value(got, "pg_stat_user_tables_table_size_bytes", **items) == table_size
+    assert value(got, "pg_stat_user_tables_index_size_bytes", **items) == index_size
+    # Fewer tables than top_n: no remainder series at all.
+    assert got.samples("pg_stat_user_tables_seq_scan") == [
+        ({"target": "test", **items}, value(got, "pg_stat_user_tables_seq_scan", **items))
+    ]
+
+    before = time.time()
+    db.run("VACUUM items", "ANALYZE items")
+    got = db.collect()
+    assert before - 1 <= value(got, "pg_stat_user_tables_last_vacuum", **items) <= time.time() + 1
+    assert value(got, "pg_stat_user_tables_last_analyze", **items) >= before - 1
+    assert value(got, "pg_stat_user_tables_last_autovacuum", **items) == 0
+    assert value(got, "pg_stat_user_tables_vacuum_count", **items) == 1
+    assert value(got, "pg_stat_user_tables_analyze_count", **items) == 1
+    assert value(got, "pg_stat_user_tables_n_dead_tup", **items) == 0
+    assert value(got, "pg_stat_user_tables_n_mod_since_analyze", **items) == 0
+
+
+SUMMED = {
+    "seq_scan": "pg_stat_user_tables_seq_scan",
+    "seq_tup_read": "pg_stat_user_tables_seq_tup_read",
+    "coalesce(idx_scan, 0)": "pg_stat_user_tables_idx_scan",
+    "n_tup_ins": "pg_stat_user_tables_n_tup_ins",
+    "n_tup_del": "pg_stat_user_tables_n_tup_del",
+    "n_live_tup": "pg_stat_user_tables_n_live_tup",
+    "n_dead_tup": "pg_stat_user_tables_n_dead_tup",
+    "analyze_count": "pg_stat_user_tables_analyze_count",
+    "heap_blks_hit": "pg_statio_user_tables_heap_blocks_hit",
+    "coalesce(idx_blks_hit, 0)": "pg_statio_user_tables_idx_blocks_hit",
+}
+
+
+def test_top_n_and_remainder(db: Database) -> None:
+    statements = []
+    for i in range(1, 31):
+        statements += [
+            f"CREATE TABLE t{i:02} (id int PRIMARY KEY) {NO_AUTOVACUUM}",
+            f"INSERT INTO t{i:02} SELECT generate_series(1, {i * 300})",
+            f"DELETE FROM t{i:02} WHERE id <= {i}",
+        ]
+        statements += [f"SELECT count(*) FROM t{i:02}"] * (i % 4)
+    db.run(*statements)
+    # Sets relpages, which the ranking reads. In a session of its own: changes still
+    # pending in the session that made them would be added on top of ANALYZE's count.
+    db.run(*(f"ANALYZE t{i:02}" for i in range(1, 31)))
+    got = db.collect(top_n=10)
+
+    named = {lbl["relname"] for lbl, _ in got.samples("pg_stat_user_tables_seq_scan")}
+    assert named == {f"t{i:02}" for i in range(21, 31)} | {"other"}
+    remainder = labels(db, "other", schemaname="")
+    assert len(got.samples("pg_stat_user_tables_n_live_tup")) == 11
+    assert value(got, "pg_stat_user_tables_n_live_tup", **remainder) == sum(
+        i * 300 - i for i in range(1, 21)
+    )
+    # Sums over named tables plus the remainder equal sums over all tables.
+    columns = list(SUMMED)
+    totals = db.rows(
+        f"SELECT {', '.join(f'sum({c})' for c in columns)} "
+        "FROM pg_stat_user_tables JOIN pg_statio_user_tables USING (relid)"
+    )[0]
+    for column, total in zip(columns, totals, strict=True):
+        assert got.total(SUMMED[column]) == total, column
+    # Timestamps only for named tables.
+    assert len(got.samples("pg_stat_user_tables_last_analyze")) == 10
+    assert got.value("pg_stat_user_tables_last_analyze", **remainder) is None
+    # Named tables measured exactly; the remainder estimated from relpages.
+    exact = db.scalar("SELECT pg_table_size('t30')")
+    assert value(got, "pg_stat_user_tables_table_size_bytes", **labels(db, "t30")) == exact
+    estimate = db.rows(
+        "SELECT sum(c.relpages) * current_setting('block_size')::int, "
+        "       sum(i.relpages) * current_setting('block_size')::int "
+        "FROM pg_class c JOIN pg_index x ON x.indrelid = c.oid "
+        "JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE c.relname < 't21' AND c.relname LIKE 't__' AND c.relkind = 'r'"
+    )[0]
+    assert value(got, "pg_stat_user_tables_table_size_bytes", **remainder) == estimate[0]
+    assert value(got, "pg_stat_user_tables_index_size_bytes", **remainder) == estimate[1]
+
+
+def test_estimated_sizes_when_exact_ones_are_not_wanted(db: Database) -> None:
+    """The fallback after a lock timeout: the same rows, sizes from relpages only."""
+    db.run(
+        f"CREATE TABLE est (id int PRIMARY KEY, v text) {NO_AUTOVACUUM}",
+        "ALTER TABLE est ALTER v SET STORAGE EXTERNAL",  # out of line, uncompressed
+        "INSERT INTO est SELECT g, repeat('x', 3000) FROM generate_series(1, 200) g",
+        "VACUUM ANALYZE est",
+    )
+    with psycopg.connect(db.dsn(), row_factory=namedtuple_row) as conn:
+        query = sql.SQL(query_for("tables", conn.info.server_version))  # type: ignore[arg-type]
+        (row,) = conn.execute(query, (None, False)).fetchall()
+    heap, toast, toast_index, index, block = db.rows(
+        "SELECT c.relpages, t.relpages, "
+        "       (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        "        WHERE x.indrelid = c.reltoastrelid), "
+        "       (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        "        WHERE x.indrelid = c.oid), current_setting('block_size')::int "
+        "FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'est'"
+    )[0]
+    assert toast > 0 and toast_index > 0
+    assert (row.schemaname, row.relname) == ("public", "est")
+    assert row.table_size_bytes == (heap + toast + toast_index) * block
+    assert row.index_size_bytes == index * block
+    exact = db.scalar("SELECT pg_table_size('est')")
+    assert exact >= row.table_size_bytes  # plus the free space and visibility maps
+
+
+@contextmanager
+def session(db: Database) -> Iterator[psycopg.Connection[Any]]:
+    """A superuser session with an open transaction, rolled back at the end."""
+    with db.server.connect(db.name) as conn:
+        conn.autocommit = False
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+@contextmanager
+def waiting_for(db: Database, statement: str) -> Iterator[None]:
+    """`statement` in a thread of its own, waiting for a lock until the block ends."""
+    conn = db.server.connect(db.name)
+    conn.autocommit = False
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            conn.execute(statement)  # type: ignore[arg-type]
+            conn.rollback()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        wait_for(
+            lambda: db.scalar("SELECT count(*) FROM pg_locks WHERE NOT granted") > 0,
+            10,
+            "a lock request waiting",
+        )
+        yield
+    finally:
+        thread.join(30)
+        conn.close()
+    assert not errors, errors
+
+
+def timed_collect(db: Database) -> tuple[Collected, float]:
+    began = time.monotonic()
+    got = db.collect()
+    return got, time.monotonic() - began
+
+
+@pytest.fixture
+def two_tables(db: Database) -> Database:
+    db.run(
+        f"CREATE TABLE locked (id int PRIMARY KEY, v text) {NO_AUTOVACUUM}",
+        f"CREATE TABLE free (id int PRIMARY KEY) {NO_AUTOVACUUM}",
+        "CREATE INDEX locked_v ON locked (v)",
+        "INSERT INTO locked SELECT g, g::text FROM generate_series(1, 5000) g",
+        "INSERT INTO free SELECT generate_series(1, 1000)",
+    )
+    db.run("VACUUM ANALYZE locked", "VACUUM ANALYZE free")  # after the inserts' stats are in
+    return db
+
+
+def assert_reported_without_waiting(db: Database, got: Collected, seconds: float) -> None:
+    assert seconds < 2, f"the collector waited {seconds:.1f}s"
+    free = labels(db, "free")
+    exact = db.scalar("SELECT pg_table_size('free')")
+    assert value(got, "pg_stat_user_tables_table_size_bytes", **free) == exact
+    locked = labels(db, "locked")
+    assert value(got, "pg_stat_user_tables_n_live_tup", **locked) == 5000
+    # Its sizes come from the catalogue instead.
+    estimate = db.scalar(
+        "SELECT sum(i.relpages) * current_setting('block_size')::int "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = 'locked'::regclass"
+    )
+    assert value(got, "pg_stat_user_tables_index_size_bytes", **locked) == estimate
+
+
+def test_table_locked_access_exclusive(two_tables: Database) -> None:
+    db = two_tables
+    with session(db) as holder:
+        holder.execute("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE")
+        got, seconds = timed_collect(db)
+    assert_reported_without_waiting(db, got, seconds)
+
+
+def test_access_exclusive_lock_still_waiting(two_tables: Database) -> None:
+    """A waiting ALTER TABLE is as dangerous: our lock request would queue behind it."""
+    db = two_tables
+    with session(db) as reader:
+        reader.execute("SELECT count(*) FROM locked")
+        with waiting_for(db, "ALTER TABLE locked ADD COLUMN w int"):
+            got, seconds = timed_collect(db)
+            reader.rollback()
+    assert_reported_without_waiting(db, got, seconds)
+
+
+def test_index_locked_by_reindex(two_tables: Database) -> None:
+    """REINDEX INDEX locks the index, not the table: pg_indexes_size() would still wait."""
+    db = two_tables
+    with session(db) as holder:
+        holder.execute("REINDEX INDEX locked_v")
+        assert (
+            db.scalar("SELECT mode FROM pg_locks WHERE relation = 'locked_v'::regclass AND granted")
+            == "AccessExclusiveLock"
+        )
+        got, seconds = timed_collect(db)
+    assert_reported_without_waiting(db, got, seconds)
+
+
+def test_partitioned_table(db: Database) -> None:
+    db.run(
+        "CREATE TABLE events (id int, at date) PARTITION BY RANGE (id)",
+        f"CREATE TABLE events_big PARTITION OF events FOR VALUES FROM (0) TO (100000) "
+        f"{NO_AUTOVACUUM}",
+        f"CREATE TABLE events_small PARTITION OF events FOR VALUES FROM (100000) TO (200000) "
+        f"{NO_AUTOVACUUM}",
+        f"CREATE TABLE plain (id int) {NO_AUTOVACUUM}",
+        "INSERT INTO events SELECT g, '2024-01-01' FROM generate_series(1, 20000) g",
+        "INSERT INTO events SELECT g, '2024-01-01' FROM generate_series(100000, 101000) g",
+        "INSERT INTO plain SELECT generate_series(1, 5000)",
+        "ANALYZE events",  # autovacuum never analyzes a partitioned parent
+        "ANALYZE plain",
+    )
+    got = db.collect(top_n=2)
+    # The parent ranks by its partitions' total, ahead of its biggest partition.
+    named = {lbl["relname"] for lbl, _ in got.samples("pg_stat_user_tables_last_analyze")}
+    assert named == {"events", "events_big"}
+    parent = labels(db, "events")
+    assert value(got, "pg_stat_user_tables_last_analyze", **parent) > 0
+    assert value(got, "pg_stat_user_tables_analyze_count", **parent) == 1
+    # It has no storage: its rows live in the partitions and are counted there only.
+    assert value(got, "pg_stat_user_tables_table_size_bytes", **parent) == 0
+    assert value(got, "pg_stat_user_tables_n_tup_ins", **parent) == 0
+    assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(db, "events_big")) == 20000
+    assert got.total("pg_stat_user_tables_n_tup_ins") == 26001
+
+
+def test_second_database(pg_cluster: Cluster, db: Database) -> None:
+    db.run(f"CREATE TABLE here (id int) {NO_AUTOVACUUM}", "INSERT INTO here VALUES (1)")
+    other = create_database(pg_cluster.primary, "pgmon_tables_second")
+    try:
+        other.run(
+            f"CREATE TABLE there (id int) {NO_AUTOVACUUM}",
+            "INSERT INTO there SELECT generate_series(1, 7)",
+        )
+        got = other.collect()
+        assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(other, "there")) == 7
+        seen = {
+            (lbl["datname"], lbl["relname"])
+            for lbl, _ in got.samples("pg_stat_user_tables_n_tup_ins")
+        }
+        assert seen == {(other.name, "there")}
+    finally:
+        drop_database(other)
+    got = db.collect()
+    assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(db, "here")) == 1
