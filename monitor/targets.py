@@ -83,7 +83,7 @@ def _merge(*layers: CollectorSettings | None) -> CollectorSettings:
     for layer in layers:
         if layer is not None:
             merged.update(layer.model_dump(exclude_none=True))
-    return CollectorSettings(**merged)  # type: ignore[arg-type]
+    return CollectorSettings(**merged)
 
 
 def _check_collector_names(where: str, overrides: dict[str, CollectorSettings]) -> None:

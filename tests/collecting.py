@@ -6,15 +6,18 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import psycopg
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
-from psycopg.rows import namedtuple_row
 
 from monitor.collectors.base import CollectorSpec, RunContext
+from monitor.db import Endpoint, SessionLimits
 from monitor.metrics import build_families
 
 TARGET = "test"
+# The daemon's defaults, so tests see what production sessions see.
+LIMITS = SessionLimits(
+    statement_timeout=5.0, lock_timeout=0.1, connect_timeout=5.0, backoff_max=1.0
+)
 
 
 class _Families:
@@ -58,16 +61,19 @@ def collect(
     state: dict[str, Any] | None = None,
     timeout: float = 30.0,
 ) -> Collected:
-    with psycopg.connect(dsn, row_factory=namedtuple_row, application_name="pgmon") as conn:
-        conn.read_only = True
-        with conn.transaction():
+    """One run of `spec` in a pgmon session (read-only, application_name, timeouts)."""
+    endpoint = Endpoint(dsn, LIMITS)
+    try:
+        with endpoint.session(timeout) as conn:
             ctx = RunContext(
                 conn=conn,
-                server_version=conn.info.server_version,
+                server_version=endpoint.server_version,
                 database=conn.info.dbname,
                 top_n=top_n if top_n is not None else spec.top_n,
                 state=state if state is not None else {},
                 deadline=time.monotonic() + timeout,
             )
             samples = list(spec.collect(ctx))
+    finally:
+        endpoint.close()
     return Collected(build_families(spec.by_name, TARGET, samples))
