@@ -58,7 +58,7 @@ class TargetStatus:
     def up(self) -> bool:
         return bool(self._up)
 
-    def record(self, up: bool) -> None:
+    def record(self, up: bool, error: str = "") -> None:
         version = self._target.main.server_version_text
         with self._lock:
             changed = up != self._up or (up and version != self._version)
@@ -66,7 +66,7 @@ class TargetStatus:
                 if up:
                     self._log.info("target_up", server_version=version)
                 else:
-                    self._log.warning("target_down")
+                    self._log.warning("target_down", error=error)
             self._up = up
             if up:
                 self._version = version
@@ -172,13 +172,13 @@ class CollectorJob:
                         deadline=deadline,
                     )
                     results = list(self.plan.spec.collect(ctx))
-        except TargetDown:
+        except TargetDown as exc:
             if is_main:
-                self.status.record(False)
+                self.status.record(False, str(exc))
             raise
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as exc:
             if is_main and not endpoint.connected:
-                self.status.record(False)
+                self.status.record(False, _describe(exc))
             raise
         yield from results
 

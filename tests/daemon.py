@@ -115,7 +115,8 @@ class Daemon:
         wait_for(lambda: self.get("/readyz")[0] == 200, timeout, "/readyz to answer 200")
 
     def logs(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
