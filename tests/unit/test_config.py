@@ -151,3 +151,16 @@ def test_no_dsn_means_libpq_environment(monkeypatch: pytest.MonkeyPatch) -> None
 def test_config_error_type_for_programmatic_use(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="bogus"):
         load_settings(write(tmp_path, "bogus: 1\n"))
+
+
+def test_database_include_and_exclude_patterns() -> None:
+    settings = load_settings(
+        None,
+        targets=[
+            {"dsn": GOOD_DSN, "databases": {"include": ["app*", "reports"], "exclude": ["app_tmp*"]}}
+        ],
+    )
+    (target,) = build_targets(settings)
+    assert target.wants("app") and target.wants("app_eu") and target.wants("reports")
+    assert not target.wants("app_tmp1")
+    assert not target.wants("postgres")
