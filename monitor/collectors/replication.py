@@ -181,7 +181,22 @@ def enum_samples(
         yield Sample(metric, (*labels, value), 1.0 if value == current_value else 0.0)
 
 
+def unique_standbys(rows: Sequence[Row]) -> list[Row]:
+    """One row per (application_name, client_addr), the first one (the longest-running
+    sender): two senders sharing both, such as two base backups from one host, would
+    otherwise make duplicate series, which a scrape must not contain."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for row in rows:
+        key = (label(row.application_name), label(row.client_addr))
+        if key not in seen:
+            seen.add(key)
+            unique.append(row)
+    return unique
+
+
 def standby_samples(rows: Sequence[Row]) -> Iterable[Sample]:
+    rows = unique_standbys(rows)
     for row in rows:
         labels = (label(row.application_name), label(row.client_addr))
         yield from enum_samples("pg_stat_replication_state", labels, row.state, SENDER_STATES)
