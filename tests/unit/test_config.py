@@ -157,7 +157,10 @@ def test_database_include_and_exclude_patterns() -> None:
     settings = load_settings(
         None,
         targets=[
-            {"dsn": GOOD_DSN, "databases": {"include": ["app*", "reports"], "exclude": ["app_tmp*"]}}
+            {
+                "dsn": GOOD_DSN,
+                "databases": {"include": ["app*", "reports"], "exclude": ["app_tmp*"]},
+            }
         ],
     )
     (target,) = build_targets(settings)
