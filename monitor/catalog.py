@@ -22,12 +22,16 @@ class Entry:
             "labels": list(self.metric.all_labels()),
             "help": self.metric.help,
             "collector": self.collector,
-            "min_pg_version": _version(self.metric.min_version),
+            "pg_versions": _versions(self.metric.min_version, self.metric.removed_in),
         }
 
 
-def _version(version_num: int) -> str:
-    return "" if version_num == 0 else str(version_num // 10000)
+def _versions(min_version: int, removed_in: int) -> str:
+    """'any', '14+' or '13-16': the server versions that have the metric."""
+    first = max(min_version // 10000, 13)
+    if removed_in:
+        return f"{first}-{removed_in // 10000 - 1}"
+    return "any" if min_version == 0 else f"{first}+"
 
 
 def entries() -> list[Entry]:
@@ -55,13 +59,13 @@ def render(fmt: str = "markdown") -> str:
         "label. Values are cached: they are as of the collector's last run, whose time is",
         "`pgmon_collector_last_success_timestamp_seconds`.",
         "",
-        "| name | type | labels | collector | min PG | help |",
+        "| name | type | labels | collector | PostgreSQL | help |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
         labels = ", ".join(str(label) for label in row["labels"])  # type: ignore[attr-defined]
         lines.append(
             f"| `{row['name']}` | {row['type']} | {labels} | {row['collector']} "
-            f"| {row['min_pg_version'] or 'any'} | {str(row['help']).replace('|', '/')} |"
+            f"| {row['pg_versions']} | {str(row['help']).replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"

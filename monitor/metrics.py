@@ -20,6 +20,7 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...] = ()
     min_version: int = 0
+    removed_in: int = 0  # server_version_num of the first release without it; 0: still there
 
     @property
     def family(self) -> str:
@@ -41,18 +42,24 @@ class Sample:
     value: float
 
 
-def gauge(name: str, help: str, *labels: str, min_version: int = 0) -> MetricSpec:
-    return MetricSpec(name, "gauge", help, labels, min_version)
+def gauge(
+    name: str, help: str, *labels: str, min_version: int = 0, removed_in: int = 0
+) -> MetricSpec:
+    return MetricSpec(name, "gauge", help, labels, min_version, removed_in)
 
 
-def counter(name: str, help: str, *labels: str, min_version: int = 0) -> MetricSpec:
-    return MetricSpec(name, "counter", help, labels, min_version)
+def counter(
+    name: str, help: str, *labels: str, min_version: int = 0, removed_in: int = 0
+) -> MetricSpec:
+    return MetricSpec(name, "counter", help, labels, min_version, removed_in)
 
 
-def info(name: str, help: str, *labels: str, min_version: int = 0) -> MetricSpec:
+def info(
+    name: str, help: str, *labels: str, min_version: int = 0, removed_in: int = 0
+) -> MetricSpec:
     if not name.endswith("_info"):
         raise ValueError(f"info metric {name} must end in _info")
-    return MetricSpec(name, "info", help, labels, min_version)
+    return MetricSpec(name, "info", help, labels, min_version, removed_in)
 
 
 def build_families(

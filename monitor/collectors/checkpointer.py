@@ -54,8 +54,12 @@ def has_checkpointer_view(server_version: int) -> bool:
 
 METRICS: tuple[MetricSpec, ...] = (
     *(
+        counter(f"pg_stat_bgwriter_{column}_total", text, removed_in=PG17)
+        for column, text in BGWRITER_CHECKPOINT_COLUMNS.items()
+    ),
+    *(
         counter(f"pg_stat_bgwriter_{column}_total", text)
-        for column, text in {**BGWRITER_CHECKPOINT_COLUMNS, **BGWRITER_COLUMNS}.items()
+        for column, text in BGWRITER_COLUMNS.items()
     ),
     counter(
         "pg_stat_bgwriter_stats_reset_total",
