@@ -39,10 +39,10 @@ BEGIN
     EXECUTE format('CREATE INDEX ON bench_t%%s (a)', i);
     EXECUTE format('CREATE INDEX ON bench_t%%s (b)', i);
     EXECUTE format('CREATE INDEX ON bench_t%%s (a, b)', i);
-    EXECUTE format('INSERT INTO bench_t%%s SELECT g, g %% 7, g %% 11, md5(g::text)
-                    FROM generate_series(1, 1 + (%%s %% 50)) g', i, i);
+    EXECUTE format('INSERT INTO bench_t%%s SELECT g, mod(g, 7), mod(g, 11), md5(g::text)
+                    FROM generate_series(1, 1 + mod(%%s, 50)) g', i, i);
     -- One transaction per 100 tables keeps the lock table from overflowing.
-    IF i %% 100 = 0 THEN COMMIT; END IF;
+    IF mod(i, 100) = 0 THEN COMMIT; END IF;
   END LOOP;
 END $$;
 """
