@@ -300,3 +300,21 @@ def test_missing_extension_is_reported_once_and_others_carry_on(pg_cluster: Clus
         assert logs.count('"event": "collector_unavailable"') == 1, logs
     finally:
         pg_cluster.primary.execute(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def test_sidecar_with_only_libpq_environment(pg_cluster: Cluster) -> None:
+    env = {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(pg_cluster.primary.port),
+        "PGUSER": PASSWORD_ROLE,
+        "PGPASSWORD": PASSWORD_ROLE_PASSWORD,
+        "PGDATABASE": "postgres",
+    }
+    with Daemon({}, env=env) as daemon:
+        daemon.wait_ready()
+        series = daemon.scrape()
+        target = f"127.0.0.1:{pg_cluster.primary.port}/postgres"
+        assert value(series, "pg_up", target=target) == 1
+        assert value(series, "pgmon_collector_up", target=target, collector="locks") == 1
+        assert PASSWORD_ROLE_PASSWORD not in daemon.get("/metrics")[2].decode()
+    assert PASSWORD_ROLE_PASSWORD not in daemon.logs()
