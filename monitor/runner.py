@@ -34,6 +34,10 @@ DISCOVER_DATABASES = (
 )
 
 
+class PartlyFailed(Exception):
+    """Some databases of a per-database collector failed; the rest were collected."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     ok: bool
@@ -108,38 +112,43 @@ class CollectorJob:
         started = time.monotonic()
         samples: list[Sample] = []
         try:
-            samples = list(self._collect(started + self.plan.timeout))
+            self._collect(started + self.plan.timeout, samples)
             outcome = Outcome(ok=True)
+        except PartlyFailed as exc:
+            outcome = Outcome(ok=False, error=str(exc))  # the other databases' samples stay
         except Unavailable as exc:
-            outcome = Outcome(ok=False, available=False, error=str(exc))
+            samples, outcome = [], Outcome(ok=False, available=False, error=str(exc))
         except MISSING_PREREQUISITE as exc:
-            outcome = Outcome(ok=False, available=False, error=_describe(exc))
+            samples, outcome = [], Outcome(ok=False, available=False, error=_describe(exc))
         except TargetDown as exc:
-            outcome = Outcome(ok=False, target_down=True, error=str(exc))
+            samples, outcome = [], Outcome(ok=False, target_down=True, error=str(exc))
         except (psycopg.Error, EndpointBusy, DeadlineExceeded) as exc:
-            outcome = Outcome(ok=False, error=_describe(exc))
+            samples, outcome = [], Outcome(ok=False, error=_describe(exc))
         except Exception as exc:  # a bug in a collector must not stop the others
             self._log.exception("collector_crashed")
-            outcome = Outcome(ok=False, error=_describe(exc))
+            samples, outcome = [], Outcome(ok=False, error=_describe(exc))
         duration = time.monotonic() - started
         self._publish(samples, outcome, duration)
         self._report(outcome)
         self.completed.set()
 
-    def _collect(self, deadline: float) -> Iterator[Sample]:
+    def _collect(self, deadline: float, into: list[Sample]) -> None:
         spec = self.plan.spec
         if not spec.per_database:
-            yield from self._in_database(self.target.main, self.target.dbname, deadline)
+            into.extend(self._in_database(self.target.main, self.target.dbname, deadline))
             return
-        databases = self._discover(deadline)
-        for datname in databases:
+        failed: list[str] = []
+        for datname in self._discover(deadline):
             if time.monotonic() > deadline:
                 raise DeadlineExceeded(f"run timeout reached before database {datname}")
             try:
-                yield from self._in_database(self.target.endpoint(datname), datname, deadline)
-            except TargetDown as exc:
-                # One database refusing connections is that database's problem, not the target's.
-                self._log.warning("database_unreachable", database=datname, error=str(exc))
+                into.extend(self._in_database(self.target.endpoint(datname), datname, deadline))
+            except (TargetDown, psycopg.OperationalError) as exc:
+                # One database refusing connections, timing out or being dropped under us is
+                # that database's problem: the others are still reported.
+                failed.append(f"{datname}: {_describe(exc)}")
+        if failed:
+            raise PartlyFailed("; ".join(failed))
 
     def _discover(self, deadline: float) -> list[str]:
         rows = list(

@@ -318,3 +318,27 @@ def test_sidecar_with_only_libpq_environment(pg_cluster: Cluster) -> None:
         assert value(series, "pgmon_collector_up", target=target, collector="locks") == 1
         assert PASSWORD_ROLE_PASSWORD not in daemon.get("/metrics")[2].decode()
     assert PASSWORD_ROLE_PASSWORD not in daemon.logs()
+
+
+def test_one_unreachable_database_does_not_hide_the_others(pg_cluster: Cluster) -> None:
+    primary = pg_cluster.primary
+    for name in ("pgmon_open_db", "pgmon_closed_db"):
+        primary.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
+        primary.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        primary.execute("CREATE TABLE t (id int PRIMARY KEY)", dbname=name)
+    primary.execute("REVOKE CONNECT ON DATABASE pgmon_closed_db FROM PUBLIC")
+    try:
+        config_env = {"PGMON_COLLECTORS": '{"tables": {"enabled": true}}'}
+        result = run_cli("collect", "--dsn", monitor_dsn(pg_cluster), env=config_env)
+        assert result.returncode == 0, result.stderr
+        from tests.daemon import parse
+
+        series = parse(result.stdout)
+        assert value(series, "pg_stat_user_tables_n_live_tup", datname="pgmon_open_db") == 0
+        assert value(series, "pg_stat_user_tables_n_live_tup", datname="pgmon_closed_db") is None
+        assert value(series, "pgmon_collector_up", collector="tables") == 0
+        assert value(series, "pgmon_collector_errors_total", collector="tables") == 1
+        assert "pgmon_closed_db" in result.stderr
+    finally:
+        for name in ("pgmon_open_db", "pgmon_closed_db"):
+            primary.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
