@@ -10,10 +10,9 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from psycopg import errors, sql
+from psycopg import sql
 
 from monitor.collectors.database import SPEC
-from monitor.sql import catalogue, query_for
 from tests.collecting import Collected, collect
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 
@@ -185,23 +184,3 @@ def test_standby(pg_cluster: Cluster) -> None:
     got = monitor(pg_cluster.replica)
     assert value(got, "pg_database_size_bytes", datname="postgres") > 0
     assert got.samples("pg_stat_database_conflicts")
-
-
-def test_variants_that_run_here_return_the_same_columns(pg_cluster: Cluster) -> None:
-    """Each version's SQL file must give the collector the columns it reads. A variant for an
-    older server may no longer run on a newer one; every variant that does run must match."""
-    missing = (errors.UndefinedColumn, errors.UndefinedTable, errors.UndefinedFunction)
-    with psycopg.connect(pg_cluster.primary.dsn(user=MONITOR_ROLE), autocommit=True) as conn:
-        for query in SPEC.queries:
-            chosen = conn.execute(query_for(query, conn.info.server_version)).description
-            assert chosen is not None
-            for variant in catalogue()[query]:
-                try:
-                    description = conn.execute(variant.text).description
-                except missing:
-                    continue
-                assert description is not None
-                assert [c.name for c in description] == [c.name for c in chosen], (
-                    query,
-                    variant.min_version,
-                )

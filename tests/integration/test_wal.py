@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from monitor.collectors.wal import SPEC
-from monitor.sql import catalogue, query_for
 from tests.collecting import Collected, collect
 from tests.pgserver import MONITOR_ROLE, Cluster, Server, wait_for_replay
 
@@ -86,23 +84,3 @@ def test_without_pg_monitor_the_position_remains(pg_cluster: Cluster) -> None:
         assert value(got, "pg_stat_wal_wal_bytes") > 0
     finally:
         primary.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(plain)))
-
-
-def test_variants_that_run_here_return_the_same_columns(pg_cluster: Cluster) -> None:
-    """Each version's SQL file must give the collector the columns it reads. A variant for an
-    older server may no longer run on a newer one; every variant that does run must match."""
-    missing = (errors.UndefinedColumn, errors.UndefinedTable, errors.UndefinedFunction)
-    with psycopg.connect(pg_cluster.primary.dsn(user=MONITOR_ROLE), autocommit=True) as conn:
-        for query in SPEC.queries:
-            chosen = conn.execute(query_for(query, conn.info.server_version)).description
-            assert chosen is not None
-            for variant in catalogue()[query]:
-                try:
-                    description = conn.execute(variant.text).description
-                except missing:
-                    continue
-                assert description is not None
-                assert [c.name for c in description] == [c.name for c in chosen], (
-                    query,
-                    variant.min_version,
-                )
