@@ -4,85 +4,32 @@ and invalid indexes, the top-N bound with its remainder, locked indexes, a secon
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from monitor.collectors import indexes
-from tests.collecting import Collected, collect
+from tests.collecting import Collected
 from tests.daemon import wait_for
-from tests.pgserver import MONITOR_ROLE, Cluster, Server
+from tests.pgserver import Cluster
+from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
 
-NO_AUTOVACUUM = "WITH (autovacuum_enabled = off)"  # no background change to the counters
 # Plain index scans only: a bitmap scan does not count idx_tup_fetch.
 INDEX_SCANS = {"enable_seqscan": "off", "enable_bitmapscan": "off"}
 
 
-class Database:
-    """A scratch database of the shared cluster."""
-
-    def __init__(self, server: Server, name: str) -> None:
-        self.server = server
-        self.name = name
-
-    def run(self, *statements: str, **settings: str) -> None:
-        """Run statements in one autocommit session and publish its statistics now.
-
-        Backends flush their statistics at most once a second unless told otherwise;
-        pg_stat_force_next_flush() (PG15+) makes the end of that statement flush them.
-        """
-        with self.server.connect(self.name) as conn:
-            for name, value in settings.items():
-                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-            for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
-            conn.execute("SELECT pg_stat_force_next_flush()")
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        return self.server.execute(query, dbname=self.name)  # type: ignore[arg-type]
-
-    def scalar(self, query: str) -> Any:
-        return self.server.scalar(query, dbname=self.name)  # type: ignore[arg-type]
-
-    def collect(self, top_n: int | None = None) -> Collected:
-        # lock_timeout turns a wait into an error instead of a hung test.
-        dsn = self.server.dsn(self.name, user=MONITOR_ROLE)
-        dsn += "?options=" + quote("-c lock_timeout=10s")
-        return collect(indexes.SPEC, dsn, top_n=top_n)
-
-
-def create_database(server: Server, prefix: str) -> Database:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return Database(server, name)
-
-
-def drop_database(db: Database) -> None:
-    db.server.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
-    )
-
-
 @pytest.fixture(scope="module")
 def module_db(pg_cluster: Cluster) -> Iterator[Database]:
-    db = create_database(pg_cluster.primary, "pgmon_indexes")
-    try:
+    with scratch_database(pg_cluster.primary, "pgmon_indexes", indexes.SPEC) as db:
         yield db
-    finally:
-        drop_database(db)
 
 
 @pytest.fixture
 def db(module_db: Database) -> Iterator[Database]:
     """The scratch database, emptied after each test so rankings see only its indexes."""
     yield module_db
-    module_db.run("DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+    module_db.empty()
 
 
 def labels(db: Database, relname: str, indexrelname: str) -> dict[str, str]:
@@ -217,17 +164,6 @@ def test_top_n_with_invalid_first_and_remainder(db: Database) -> None:
         assert got.value(f"pg_index_is_{flag}", **other) is None
 
 
-@contextmanager
-def session(db: Database) -> Iterator[psycopg.Connection[Any]]:
-    """A superuser session with an open transaction, rolled back at the end."""
-    with db.server.connect(db.name) as conn:
-        conn.autocommit = False
-        try:
-            yield conn
-        finally:
-            conn.rollback()
-
-
 @pytest.mark.parametrize(
     "statement", ["REINDEX INDEX busy_v", "LOCK TABLE busy IN ACCESS EXCLUSIVE MODE"]
 )
@@ -260,8 +196,7 @@ def test_locked_index_does_not_make_the_collector_wait(db: Database, statement: 
 
 def test_second_database(pg_cluster: Cluster, db: Database) -> None:
     db.run(f"CREATE TABLE here (id int PRIMARY KEY) {NO_AUTOVACUUM}")
-    other = create_database(pg_cluster.primary, "pgmon_indexes_second")
-    try:
+    with scratch_database(pg_cluster.primary, "pgmon_indexes_second", indexes.SPEC) as other:
         other.run(
             f"CREATE TABLE there (id int PRIMARY KEY) {NO_AUTOVACUUM}",
             "INSERT INTO there SELECT generate_series(1, 100)",
@@ -278,7 +213,5 @@ def test_second_database(pg_cluster: Cluster, db: Database) -> None:
             == 1
         )
         assert value(got, "pg_index_is_primary", **labels(other, "there", "there_pkey")) == 1
-    finally:
-        drop_database(other)
     got = db.collect()
     assert value(got, "pg_index_is_primary", **labels(db, "here", "here_pkey")) == 1

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -18,75 +15,23 @@ from psycopg.rows import namedtuple_row
 
 from monitor.collectors import tables
 from monitor.sql import query_for
-from tests.collecting import Collected, collect
+from tests.collecting import Collected
 from tests.daemon import wait_for
-from tests.pgserver import MONITOR_ROLE, Cluster, Server
-
-NO_AUTOVACUUM = "WITH (autovacuum_enabled = off)"  # no background change to the counters
-
-
-class Database:
-    """A scratch database of the shared cluster, dropped at the end of the module."""
-
-    def __init__(self, server: Server, name: str) -> None:
-        self.server = server
-        self.name = name
-
-    def run(self, *statements: str, **settings: str) -> None:
-        """Run statements in one autocommit session and publish its statistics now.
-
-        Backends flush their statistics at most once a second unless told otherwise;
-        pg_stat_force_next_flush() (PG15+) makes the end of that statement flush them.
-        """
-        with self.server.connect(self.name) as conn:
-            for name, value in settings.items():
-                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-            for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
-            conn.execute("SELECT pg_stat_force_next_flush()")
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        return self.server.execute(query, dbname=self.name)  # type: ignore[arg-type]
-
-    def scalar(self, query: str) -> Any:
-        return self.server.scalar(query, dbname=self.name)  # type: ignore[arg-type]
-
-    def dsn(self, lock_timeout: str | None = None) -> str:
-        dsn = self.server.dsn(self.name, user=MONITOR_ROLE)
-        if lock_timeout is not None:  # turns a wait into an error instead of a hung test
-            dsn += "?options=" + quote(f"-c lock_timeout={lock_timeout}")
-        return dsn
-
-    def collect(self, top_n: int | None = None) -> Collected:
-        return collect(tables.SPEC, self.dsn(lock_timeout="10s"), top_n=top_n)
-
-
-def create_database(server: Server, prefix: str) -> Database:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return Database(server, name)
-
-
-def drop_database(db: Database) -> None:
-    db.server.execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db.name))
-    )
+from tests.pgserver import Cluster
+from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
 
 
 @pytest.fixture(scope="module")
 def module_db(pg_cluster: Cluster) -> Iterator[Database]:
-    db = create_database(pg_cluster.primary, "pgmon_tables")
-    try:
+    with scratch_database(pg_cluster.primary, "pgmon_tables", tables.SPEC) as db:
         yield db
-    finally:
-        drop_database(db)
 
 
 @pytest.fixture
 def db(module_db: Database) -> Iterator[Database]:
     """The scratch database, emptied after each test so rankings see only its tables."""
     yield module_db
-    module_db.run("DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
+    module_db.empty()
 
 
 def labels(db: Database, relname: str, schemaname: str = "public") -> dict[str, str]:
@@ -234,17 +179,6 @@ def test_estimated_sizes_when_exact_ones_are_not_wanted(db: Database) -> None:
 
 
 @contextmanager
-def session(db: Database) -> Iterator[psycopg.Connection[Any]]:
-    """A superuser session with an open transaction, rolled back at the end."""
-    with db.server.connect(db.name) as conn:
-        conn.autocommit = False
-        try:
-            yield conn
-        finally:
-            conn.rollback()
-
-
-@contextmanager
 def waiting_for(db: Database, statement: str) -> Iterator[None]:
     """`statement` in a thread of its own, waiting for a lock until the block ends."""
     conn = db.server.connect(db.name)
@@ -370,8 +304,7 @@ def test_partitioned_table(db: Database) -> None:
 
 def test_second_database(pg_cluster: Cluster, db: Database) -> None:
     db.run(f"CREATE TABLE here (id int) {NO_AUTOVACUUM}", "INSERT INTO here VALUES (1)")
-    other = create_database(pg_cluster.primary, "pgmon_tables_second")
-    try:
+    with scratch_database(pg_cluster.primary, "pgmon_tables_second", tables.SPEC) as other:
         other.run(
             f"CREATE TABLE there (id int) {NO_AUTOVACUUM}",
             "INSERT INTO there SELECT generate_series(1, 7)",
@@ -383,7 +316,5 @@ def test_second_database(pg_cluster: Cluster, db: Database) -> None:
             for lbl, _ in got.samples("pg_stat_user_tables_n_tup_ins")
         }
         assert seen == {(other.name, "there")}
-    finally:
-        drop_database(other)
     got = db.collect()
     assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(db, "here")) == 1
