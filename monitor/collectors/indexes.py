@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from monitor.collectors.base import CollectorSpec, Row, RunContext, samples_from_rows
-from monitor.collectors.tables import fetch_relations
+from monitor.collectors.base import (
+    CollectorSpec,
+    Row,
+    RunContext,
+    fetch_top_relations,
+    samples_from_rows,
+)
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname", "indexrelname")
@@ -82,7 +87,7 @@ def index_samples(rows: Iterable[Row]) -> Iterable[Sample]:
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
-    yield from index_samples(fetch_relations(ctx, "indexes"))
+    yield from index_samples(fetch_top_relations(ctx, "indexes"))
 
 
 SPEC = CollectorSpec(

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import psycopg
-
-from monitor.collectors.base import CollectorSpec, Row, RunContext, samples_from_rows
+from monitor.collectors.base import (
+    CollectorSpec,
+    Row,
+    RunContext,
+    fetch_top_relations,
+    samples_from_rows,
+)
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname")
@@ -83,23 +87,8 @@ def table_samples(rows: Iterable[Row]) -> Iterable[Sample]:
     return samples_from_rows(rows, LABELS, _COLUMNS)
 
 
-def fetch_relations(ctx: RunContext, query: str) -> list[Row]:
-    """Run a top-N relations query (parameters top_n, exact_sizes) without waiting on locks.
-
-    The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
-    pg_locks, but a lock requested just after pg_locks was read still makes the size
-    functions wait until lock_timeout cancels the statement. The run then asks again for
-    catalog estimates only; the savepoint keeps the run's transaction usable.
-    """
-    try:
-        with ctx.conn.transaction():
-            return ctx.fetch(query, (ctx.top_n, True))
-    except psycopg.errors.LockNotAvailable:
-        return ctx.fetch(query, (ctx.top_n, False))
-
-
 def collect(ctx: RunContext) -> Iterable[Sample]:
-    yield from table_samples(fetch_relations(ctx, "tables"))
+    yield from table_samples(fetch_top_relations(ctx, "tables"))
 
 
 SPEC = CollectorSpec(
