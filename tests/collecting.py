@@ -1,4 +1,8 @@
-"""Run one collector against a real server through the same code path the daemon uses."""
+"""Run one collector against a real server through the same code path the daemon uses.
+
+Unit tests, which make samples without a server, read them with `collected` and hand a
+collector canned rows with `FakeContext`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from prometheus_client.core import Metric
 
 from monitor.collectors.base import CollectorSpec, RunContext
 from monitor.db import Endpoint, SessionLimits
-from monitor.metrics import build_families
+from monitor.metrics import Sample, build_families
 
 TARGET = "test"
 # The daemon's defaults, so tests see what production sessions see.
@@ -53,6 +57,25 @@ class Collected:
         )
 
 
+def collected(spec: CollectorSpec, samples: Iterable[Sample]) -> Collected:
+    """The samples of a run of `spec`, read the way a scrape reads them."""
+    return Collected(build_families(spec.by_name, TARGET, samples))
+
+
+class FakeContext:
+    """Stands in for RunContext in unit tests: canned rows per query name, and the names of
+    the queries the collector asked for, in order."""
+
+    def __init__(self, rows: dict[str, list[Any]], server_version: int = 0) -> None:
+        self.rows = rows
+        self.server_version = server_version
+        self.asked: list[str] = []
+
+    def fetch(self, query: str, params: Any = None) -> list[Any]:
+        self.asked.append(query)
+        return self.rows[query]
+
+
 def collect(
     spec: CollectorSpec,
     dsn: str,
@@ -76,4 +99,4 @@ def collect(
             samples = list(spec.collect(ctx))
     finally:
         endpoint.close()
-    return Collected(build_families(spec.by_name, TARGET, samples))
+    return collected(spec, samples)

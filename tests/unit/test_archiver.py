@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from monitor.collectors import archiver
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import FakeContext, collected
 
 Status = namedtuple(
     "Status",
@@ -22,8 +20,7 @@ NEVER = Status(0, 0, None, None, "off", False, True)
 BUSY = Status(120, 3, Decimal("42.5"), Decimal("1700000000.25"), "on", False, True)
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(archiver.SPEC.by_name, TARGET, samples))
+read = partial(collected, archiver.SPEC)  # samples -> what a scrape reads
 
 
 def test_archiving_off() -> None:
@@ -59,16 +56,6 @@ def test_unknown_mode_gets_its_own_series() -> None:
     got = read(archiver.archiver_samples([NEVER._replace(archive_mode="sometimes")]))
     assert got.value("pg_archiver_archive_mode", mode="sometimes") == 1
     assert got.total("pg_archiver_archive_mode") == 1
-
-
-class FakeContext:
-    def __init__(self, rows: dict[str, list[Any]]) -> None:
-        self.rows = rows
-        self.asked: list[str] = []
-
-    def fetch(self, query: str, params: Any = None) -> list[Any]:
-        self.asked.append(query)
-        return self.rows[query]
 
 
 def test_pending_only_when_allowed() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from monitor.collectors import checkpointer
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import FakeContext, collected
 
 BgwriterCheckpoints = namedtuple(
     "BgwriterCheckpoints",
@@ -28,8 +26,7 @@ PG17_CHECKPOINTER = Checkpointer(10, 3, None, 1, 2, 3, 1234.5, 6.5, 500, None, N
 BGWRITER = Bgwriter(7, 1, 900, Decimal("1700000000.5"))
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(checkpointer.SPEC.by_name, TARGET, samples))
+read = partial(collected, checkpointer.SPEC)  # samples -> what a scrape reads
 
 
 def test_pg13_to_16_reads_pg_stat_bgwriter() -> None:
@@ -74,25 +71,16 @@ def test_bgwriter() -> None:
     assert got.value("pg_stat_bgwriter_stats_reset_total") == 1700000000.5
 
 
-class FakeContext:
-    def __init__(self, server_version: int, rows: dict[str, list[Any]]) -> None:
-        self.server_version = server_version
-        self.rows = rows
-
-    def fetch(self, query: str, params: Any = None) -> list[Any]:
-        return self.rows[query]
-
-
 def test_version_picks_the_view() -> None:
     old = FakeContext(
-        160000, {"checkpointer": [PG16_CHECKPOINTS], "checkpointer_bgwriter": [BGWRITER]}
+        {"checkpointer": [PG16_CHECKPOINTS], "checkpointer_bgwriter": [BGWRITER]}, 160000
     )
     names = {s.metric for s in checkpointer.collect(old)}  # type: ignore[arg-type]
     assert "pg_stat_bgwriter_checkpoints_req_total" in names
     assert not any(name.startswith("pg_stat_checkpointer") for name in names)
 
     new = FakeContext(
-        170000, {"checkpointer": [PG17_CHECKPOINTER], "checkpointer_bgwriter": [BGWRITER]}
+        {"checkpointer": [PG17_CHECKPOINTER], "checkpointer_bgwriter": [BGWRITER]}, 170000
     )
     names = {s.metric for s in checkpointer.collect(new)}  # type: ignore[arg-type]
     assert "pg_stat_checkpointer_num_requested_total" in names

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from decimal import Decimal
+from functools import partial
 
 from monitor.collectors import database
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import collected
 
 Stat = namedtuple(
     "Stat",
@@ -43,8 +42,7 @@ PG18_ROW = PG13_ROW._replace(
 APP = {"datid": "5", "datname": "app"}
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(database.SPEC.by_name, TARGET, samples))
+read = partial(collected, database.SPEC)  # samples -> what a scrape reads
 
 
 def test_exporter_counters_keep_names_and_units() -> None:

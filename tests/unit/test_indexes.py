@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
+from functools import partial
 
 import pytest
 
 from monitor.collectors import indexes
-from monitor.metrics import Sample, build_families
 from monitor.sql import query_for
-from tests.collecting import TARGET, Collected
+from tests.collecting import collected
 
 Index = namedtuple(
     "Index",
@@ -26,8 +25,7 @@ OTHER = Index("app", "", "other", "other", 9.0, 90.0, 80.0, 81920.0, None, None,
 LABELS = {"datname": "app", "schemaname": "public", "relname": "orders"}
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(indexes.SPEC.by_name, TARGET, samples))
+read = partial(collected, indexes.SPEC)  # samples -> what a scrape reads
 
 
 def test_named_index_rows() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from monitor.collectors import replication
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import FakeContext, collected
 
 Server = namedtuple(
     "Server",
@@ -38,8 +36,7 @@ STANDBY_ROW = Standby(
 )  # fmt: skip
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(replication.SPEC.by_name, TARGET, samples))
+read = partial(collected, replication.SPEC)  # samples -> what a scrape reads
 
 
 def test_primary_server_row() -> None:
@@ -158,18 +155,6 @@ def test_receiver_not_running() -> None:
     assert len(got.samples("pg_stat_wal_receiver_status")) == len(replication.RECEIVER_STATES)
     assert got.value("pg_stat_wal_receiver_connected") == 0
     assert got.samples("pg_stat_wal_receiver_last_msg_receipt_age_seconds") == []
-
-
-class FakeContext:
-    """Hands out canned rows per query name and remembers what was asked."""
-
-    def __init__(self, rows: dict[str, list[Any]]) -> None:
-        self.rows = rows
-        self.asked: list[str] = []
-
-    def fetch(self, query: str, params: Any = None) -> list[Any]:
-        self.asked.append(query)
-        return self.rows[query]
 
 
 def test_primary_does_not_ask_for_the_wal_receiver() -> None:

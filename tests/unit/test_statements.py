@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -23,8 +23,7 @@ from monitor.collectors.statements import (
     statement_samples,
     summary_samples,
 )
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import TARGET, Collected, collected
 
 Row = namedtuple(
     "Row",
@@ -106,8 +105,7 @@ class Monitor:
         return sum(v for (m, _), v in self.last_seen.items() if m == metric)
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(statements.SPEC.by_name, TARGET, samples))
+read = partial(collected, statements.SPEC)  # samples -> what a scrape reads
 
 
 def series_values(got: Collected) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

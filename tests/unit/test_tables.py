@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
+from functools import partial
 
 import pytest
 
 from monitor.collectors import tables
-from monitor.metrics import Sample, build_families
 from monitor.sql import query_for
-from tests.collecting import TARGET, Collected
+from tests.collecting import collected
 
 COLUMNS = (
     "datname schemaname relname seq_scan seq_tup_read idx_scan idx_tup_fetch "
@@ -34,8 +33,7 @@ OTHER = Table(
 )  # fmt: skip
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(tables.SPEC.by_name, TARGET, samples))
+read = partial(collected, tables.SPEC)  # samples -> what a scrape reads
 
 
 def test_named_table_row() -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from functools import partial
 
 from monitor.collectors import wal
-from monitor.metrics import Sample, build_families
-from tests.collecting import TARGET, Collected
+from tests.collecting import FakeContext, collected
 
 Position = namedtuple("Position", "lsn_location_bytes receive_lsn_bytes can_list_waldir")
 Directory = namedtuple("Directory", "segments size_bytes")
@@ -23,8 +21,7 @@ PRIMARY = Position(Decimal(50433872), None, True)
 STATS = Stats(25354, 490, Decimal(5392276), 3188, 3945, 12, 1.5, 0.25, Decimal("1700000000.5"))
 
 
-def read(samples: Iterable[Sample]) -> Collected:
-    return Collected(build_families(wal.SPEC.by_name, TARGET, samples))
+read = partial(collected, wal.SPEC)  # samples -> what a scrape reads
 
 
 def test_position_on_a_primary() -> None:
@@ -60,16 +57,6 @@ def test_stats_keep_exporter_names_and_units() -> None:
 
 def test_pg13_has_no_stats() -> None:
     assert list(wal.stats_samples([])) == []
-
-
-class FakeContext:
-    def __init__(self, rows: dict[str, list[Any]]) -> None:
-        self.rows = rows
-        self.asked: list[str] = []
-
-    def fetch(self, query: str, params: Any = None) -> list[Any]:
-        self.asked.append(query)
-        return self.rows[query]
 
 
 def test_pg13_and_no_waldir_privilege_still_give_the_position() -> None:
