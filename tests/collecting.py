@@ -57,6 +57,14 @@ class Collected:
         )
 
 
+def value(got: Collected, metric: str, **labels: str) -> float:
+    """`got.value(...)` that fails the test, instead of returning None, when the series is
+    missing."""
+    found = got.value(metric, **labels)
+    assert found is not None, f"no sample {metric}{labels or ''}"
+    return found
+
+
 def collected(spec: CollectorSpec, samples: Iterable[Sample]) -> Collected:
     """The samples of a run of `spec`, read the way a scrape reads them."""
     return Collected(build_families(spec.by_name, TARGET, samples))

@@ -11,18 +11,12 @@ import pytest
 from psycopg import sql
 
 from monitor.collectors.archiver import SPEC
-from tests.collecting import Collected, collect
+from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server, make_workdir
 
 
 def monitor(server: Server) -> Collected:
     return collect(SPEC, server.dsn(user=MONITOR_ROLE))
-
-
-def value(got: Collected, metric: str, **labels: str) -> float:
-    found = got.value(metric, **labels)
-    assert found is not None, f"no sample {metric}{labels}"
-    return found
 
 
 def eventually(

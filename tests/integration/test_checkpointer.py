@@ -10,18 +10,12 @@ import pytest
 from psycopg import sql
 
 from monitor.collectors.checkpointer import SPEC
-from tests.collecting import Collected, collect
+from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server, wait_for_replay
 
 
 def monitor(server: Server) -> Collected:
     return collect(SPEC, server.dsn(user=MONITOR_ROLE))
-
-
-def value(got: Collected, metric: str) -> float:
-    found = got.value(metric)
-    assert found is not None, f"no sample {metric}"
-    return found
 
 
 def grows(server: Server, metric: str, before: Collected, timeout: float = 15.0) -> float:

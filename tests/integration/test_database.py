@@ -13,18 +13,12 @@ import pytest
 from psycopg import sql
 
 from monitor.collectors.database import SPEC
-from tests.collecting import Collected, collect
+from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 
 
 def monitor(server: Server, user: str = MONITOR_ROLE) -> Collected:
     return collect(SPEC, server.dsn(user=user))
-
-
-def value(got: Collected, metric: str, **labels: str) -> float:
-    found = got.value(metric, **labels)
-    assert found is not None, f"no sample {metric}{labels}"
-    return found
 
 
 def grows(

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from monitor.collectors import indexes
-from tests.collecting import Collected
+from tests.collecting import value
 from tests.daemon import wait_for
 from tests.pgserver import Cluster
 from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
@@ -39,12 +39,6 @@ def labels(db: Database, relname: str, indexrelname: str) -> dict[str, str]:
         "relname": relname,
         "indexrelname": indexrelname,
     }
-
-
-def value(got: Collected, metric: str, **lbl: str) -> float:
-    found = got.value(metric, **lbl)
-    assert found is not None, f"no sample {metric}{lbl}"
-    return found
 
 
 def test_scans_on_one_index_and_not_the_other(pg_cluster: Cluster, db: Database) -> None:

@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from monitor.collectors.replication import SPEC
-from tests.collecting import Collected, collect
+from tests.collecting import Collected, collect, value
 from tests.pgserver import (
     MONITOR_ROLE,
     Cluster,
@@ -26,13 +26,6 @@ from tests.pgserver import (
 def monitor(server: Server) -> Collected:
     """One run as the pg_monitor-only role, the way the daemon would run it."""
     return collect(SPEC, server.dsn(user=MONITOR_ROLE))
-
-
-def value(got: Collected, metric: str, **labels: str) -> float:
-    """The sample's value; failing, not None, when the series is missing."""
-    found = got.value(metric, **labels)
-    assert found is not None, f"no sample {metric}{labels}"
-    return found
 
 
 def eventually(check: Callable[[], Collected | None], timeout: float = 20.0) -> Collected:

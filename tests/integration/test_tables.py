@@ -15,7 +15,7 @@ from psycopg.rows import namedtuple_row
 
 from monitor.collectors import tables
 from monitor.sql import query_for
-from tests.collecting import Collected
+from tests.collecting import Collected, value
 from tests.daemon import wait_for
 from tests.pgserver import Cluster
 from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
@@ -36,12 +36,6 @@ def db(module_db: Database) -> Iterator[Database]:
 
 def labels(db: Database, relname: str, schemaname: str = "public") -> dict[str, str]:
     return {"datname": db.name, "schemaname": schemaname, "relname": relname}
-
-
-def value(got: Collected, metric: str, **lbl: str) -> float:
-    found = got.value(metric, **lbl)
-    assert found is not None, f"no sample {metric}{lbl}"
-    return found
 
 
 def test_scans_tuples_vacuum_and_sizes(db: Database) -> None:

@@ -8,7 +8,7 @@ import uuid
 from psycopg import sql
 
 from monitor.collectors.wal import SPEC
-from tests.collecting import Collected, collect
+from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server, wait_for_replay
 
 SEGMENT = 16 * 1024 * 1024  # the fixture's wal_segment_size (the default)
@@ -16,12 +16,6 @@ SEGMENT = 16 * 1024 * 1024  # the fixture's wal_segment_size (the default)
 
 def monitor(server: Server, user: str = MONITOR_ROLE) -> Collected:
     return collect(SPEC, server.dsn(user=user))
-
-
-def value(got: Collected, metric: str) -> float:
-    found = got.value(metric)
-    assert found is not None, f"no sample {metric}"
-    return found
 
 
 def grown(server: Server, metric: str, before: Collected, at_least: float) -> float:
