@@ -1,4 +1,4 @@
-"""Scratch databases of the shared test cluster, for the tests of per-database collectors."""
+"""Scratch databases of the shared test cluster."""
 
 from __future__ import annotations
 
@@ -60,16 +60,24 @@ class Database:
 
 
 @contextmanager
-def scratch_database(server: Server, prefix: str, spec: CollectorSpec) -> Iterator[Database]:
-    """A new database named `prefix`_<random>, dropped when the block ends."""
+def new_database(server: Server, prefix: str) -> Iterator[str]:
+    """A new database named `prefix`_<random>, dropped (with its sessions) when the block
+    ends."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        yield Database(server, name, spec)
+        yield name
     finally:
         server.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
+
+
+@contextmanager
+def scratch_database(server: Server, prefix: str, spec: CollectorSpec) -> Iterator[Database]:
+    """A new database to collect from with `spec`, dropped when the block ends."""
+    with new_database(server, prefix) as name:
+        yield Database(server, name, spec)
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from psycopg import sql
 from monitor.collectors.database import SPEC
 from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
+from tests.scratchdb import new_database
 
 
 def monitor(server: Server, user: str = MONITOR_ROLE) -> Collected:
@@ -37,14 +38,8 @@ def grows(
 
 @pytest.fixture
 def second_db(pg_cluster: Cluster) -> Iterator[str]:
-    name = f"pgmon_db_{uuid.uuid4().hex[:8]}"
-    pg_cluster.primary.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
+    with new_database(pg_cluster.primary, "pgmon_db") as name:
         yield name
-    finally:
-        pg_cluster.primary.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def deadlock(server: Server, dbname: str) -> list[psycopg.Error]:

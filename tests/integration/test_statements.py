@@ -18,6 +18,7 @@ from monitor.collectors.statements import COUNTERS, SPEC
 from monitor.metrics import build_families
 from tests.collecting import TARGET, Collected, collect
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
+from tests.scratchdb import new_database
 
 CALLS = "pg_stat_statements_calls_total"
 INFO = "pg_stat_statements_query_info"
@@ -333,14 +334,8 @@ def test_summary_metrics(pg_cluster: Cluster) -> None:
 
 @pytest.fixture
 def database_without_extension(pg_cluster: Cluster) -> Iterator[str]:
-    datname = name("noext")
-    pg_cluster.primary.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(datname)))
-    try:
+    with new_database(pg_cluster.primary, "pgmon_stmt_noext") as datname:
         yield datname
-    finally:
-        pg_cluster.primary.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(datname))
-        )
 
 
 def test_unavailable_without_the_extension(
