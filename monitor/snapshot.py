@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
 from monitor import exposition
@@ -41,6 +42,35 @@ class _Rendered:
     openmetrics: bool
     body: bytes
     gzipped: bytes
+
+
+class SnapshotCollector:
+    """A prometheus_client custom collector over the latest snapshots.
+
+    The HTTP path serves the bytes rendered when each snapshot was made; this is the same
+    data as metric families, for in-process readers (`registry.get_sample_value`) and as
+    the reference the pre-rendered path is checked against.
+    """
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for snapshot in self._store.snapshots():
+            for family in snapshot.families:
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                into.samples.extend(family.samples)
+        yield from (merged[name] for name in sorted(merged))
+
+    def registry(self) -> CollectorRegistry:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return registry
 
 
 class SnapshotStore:

@@ -29,6 +29,8 @@ def free_port() -> int:
 
 
 def parse(text: str) -> Series:
+    """Samples by (name, labels). prometheus_client's parser names every counter sample
+    `<family>_total`, also where the exposition (postgres_exporter style) has no suffix."""
     series: Series = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

@@ -95,3 +95,28 @@ def test_label_values_are_escaped() -> None:
     store.put(Snapshot("t", "x", families, 0.0))
     (family,) = parse_text(store.render()[0].decode())
     assert family.samples[0].labels["q"] == 'say "hi"\n'
+
+
+def test_custom_collector_reads_the_same_values_as_the_rendered_bytes() -> None:
+    from monitor.snapshot import SnapshotCollector
+
+    store = SnapshotStore()
+    store.put(snapshot("a", 5))
+    store.put(snapshot("b", 7))
+    registry = SnapshotCollector(store).registry()
+    assert (
+        registry.get_sample_value("pg_stat_database_xact_commit", {"target": "b", "datname": "app"})
+        == 7
+    )
+    # prometheus_client's text parser appends _total to counter samples; Prometheus does not.
+    rendered = {
+        (s.name.removesuffix("_total"), tuple(sorted(s.labels.items())), s.value)
+        for family in parse_text(store.render()[0].decode())
+        for s in family.samples
+    }
+    collected = {
+        (s.name.removesuffix("_total"), tuple(sorted(s.labels.items())), s.value)
+        for family in registry.collect()
+        for s in family.samples
+    }
+    assert rendered == collected
