@@ -1,6 +1,6 @@
 """Shared pytest configuration: real PostgreSQL clusters for the tests.
 
-``PGMON_TEST_PG`` (comma list, default "15,17,18") selects the PostgreSQL
+``TEST_PG_VERSIONS`` (comma list, default "15,17,18") selects the PostgreSQL
 majors that ``pg_cluster`` is parametrized over.  A selected major that cannot
 be found or started makes its tests error; tests are never skipped for that.
 """
@@ -25,11 +25,11 @@ _INTEGRATION_DIR = Path(__file__).parent / "integration"
 
 
 def _selected_majors() -> list[str]:
-    raw = os.environ.get("PGMON_TEST_PG", "15,17,18")
+    raw = os.environ.get("TEST_PG_VERSIONS", "15,17,18")
     majors = [part.strip() for part in raw.split(",") if part.strip()]
     bad = [major for major in majors if not major.isdigit()]
     if bad or not majors:
-        raise pytest.UsageError(f"PGMON_TEST_PG={raw!r}: expected a comma list like '15,17,18'")
+        raise pytest.UsageError(f"TEST_PG_VERSIONS={raw!r}: expected a comma list like '15,17,18'")
     return majors
 
 
@@ -44,7 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    lines = [f"PGMON_TEST_PG: {','.join(_selected_majors())}"]
+    lines = [f"TEST_PG_VERSIONS: {','.join(_selected_majors())}"]
     try:
         installations = find_installations()
     except Exception as exc:  # the header must not hide the real failure later

@@ -29,7 +29,7 @@ METRICS = (
         "state",
     ),
     gauge(
-        "pg_stat_activity_wait_event_type_count",
+        "pg_stat_activity_wait_event_sessions",
         "Active client sessions per database and wait event type ('none': not waiting).",
         "datname",
         "wait_event_type",
@@ -66,7 +66,7 @@ def activity_samples(rows: Iterable[Row]) -> Iterable[Sample]:
 
 def wait_event_samples(rows: Iterable[Row]) -> Iterable[Sample]:
     return samples_from_rows(
-        rows, ("datname", "wait_event_type"), {"sessions": "pg_stat_activity_wait_event_type_count"}
+        rows, ("datname", "wait_event_type"), {"sessions": "pg_stat_activity_wait_event_sessions"}
     )
 
 

@@ -10,7 +10,7 @@ from monitor.metrics import Sample, gauge
 METRICS = (
     gauge("pg_locks_count", "Lock entries per database and mode.", "datname", "mode"),
     gauge(
-        "pg_locks_not_granted_count",
+        "pg_locks_waiting",
         "Lock requests waiting to be granted, per database and mode.",
         "datname",
         "mode",
@@ -33,7 +33,7 @@ def lock_samples(rows: Iterable[Row]) -> Iterable[Sample]:
     return samples_from_rows(
         rows,
         ("datname", "mode"),
-        {"locks": "pg_locks_count", "waiting": "pg_locks_not_granted_count"},
+        {"locks": "pg_locks_count", "waiting": "pg_locks_waiting"},
     )
 
 

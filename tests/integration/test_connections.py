@@ -59,7 +59,7 @@ def test_long_running_query_and_its_wait_event(pg_cluster: Cluster) -> None:
     assert longest is not None and longest >= 1.0
     assert (
         result.value(
-            "pg_stat_activity_wait_event_type_count", datname="postgres", wait_event_type="Timeout"
+            "pg_stat_activity_wait_event_sessions", datname="postgres", wait_event_type="Timeout"
         )
         or 0
     ) >= 1

@@ -73,7 +73,7 @@ def test_one_session_blocking_another(pg_cluster: Cluster, table: None) -> None:
     assert result.value("pg_locks_blocking_chain_max_depth") == 1
     wait = result.value("pg_locks_max_wait_seconds")
     assert wait is not None and wait > 0
-    assert result.total("pg_locks_not_granted_count", datname="postgres") >= 1
+    assert result.total("pg_locks_waiting", datname="postgres") >= 1
     assert (result.value("pg_locks_count", datname="postgres", mode="rowexclusivelock") or 0) >= 2
     # Every database x mode is present, zeros included, with postgres_exporter's lower-case modes.
     modes = {labels["mode"] for labels, _ in result.samples("pg_locks_count")}

@@ -15,7 +15,7 @@ def test_lock_rows() -> None:
     samples = list(locks.lock_samples([LockRow("app", "rowexclusivelock", 4, 1)]))
     assert samples == [
         Sample("pg_locks_count", ("app", "rowexclusivelock"), 4),
-        Sample("pg_locks_not_granted_count", ("app", "rowexclusivelock"), 1),
+        Sample("pg_locks_waiting", ("app", "rowexclusivelock"), 1),
     ]
 
 
