@@ -53,6 +53,7 @@ class Endpoint:
         self._retry_at = 0.0
         self.server_version = 0
         self.server_version_text = ""
+        self.system_identifier = ""
 
     @property
     def connected(self) -> bool:
@@ -114,6 +115,7 @@ class Endpoint:
             raise TargetDown(f"session set-up failed: {_first_line(exc)}") from None
         self.server_version = conn.info.server_version
         self.server_version_text = conn.info.parameter_status("server_version") or ""
+        self.system_identifier = _system_identifier(conn)
         self._conn = conn
         self._failures = 0
         self._retry_at = 0.0
@@ -143,6 +145,21 @@ class Endpoint:
             self._drop()
         finally:
             self._lock.release()
+
+
+def _system_identifier(conn: psycopg.Connection[Any]) -> str:
+    """Tells a primary and its standbys apart from unrelated servers; '' where hidden."""
+    try:
+        row = conn.execute(
+            "SELECT system_identifier::text AS id FROM pg_control_system()"
+        ).fetchone()
+    except psycopg.Error:
+        conn.rollback()
+        return ""
+    finally:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    return str(row[0]) if row else ""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -18,6 +18,8 @@ from monitor.logs import get_logger
 from monitor.metrics import Sample, build_families
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Plan, Target
+
+T = TypeVar("T")
 
 # Errors that say "this server cannot serve this collector", not "this run went wrong".
 MISSING_PREREQUISITE = (
@@ -111,38 +113,43 @@ class CollectorJob:
     def run(self) -> None:
         started = time.monotonic()
         samples: list[Sample] = []
+        kept: dict[str, list[Any]] = {}
         try:
-            self._collect(started + self.plan.timeout, samples)
+            self._collect(started + self.plan.timeout, samples, kept)
             outcome = Outcome(ok=True)
         except PartlyFailed as exc:
             outcome = Outcome(ok=False, error=str(exc))  # the other databases' samples stay
         except Unavailable as exc:
-            samples, outcome = [], Outcome(ok=False, available=False, error=str(exc))
+            samples, kept, outcome = [], {}, Outcome(ok=False, available=False, error=str(exc))
         except MISSING_PREREQUISITE as exc:
-            samples, outcome = [], Outcome(ok=False, available=False, error=_describe(exc))
+            samples, kept, outcome = (
+                [],
+                {},
+                Outcome(ok=False, available=False, error=_describe(exc)),
+            )
         except TargetDown as exc:
-            samples, outcome = [], Outcome(ok=False, target_down=True, error=str(exc))
+            samples, kept, outcome = [], {}, Outcome(ok=False, target_down=True, error=str(exc))
         except (psycopg.Error, EndpointBusy, DeadlineExceeded) as exc:
-            samples, outcome = [], Outcome(ok=False, error=_describe(exc))
+            samples, kept, outcome = [], {}, Outcome(ok=False, error=_describe(exc))
         except Exception as exc:  # a bug in a collector must not stop the others
             self._log.exception("collector_crashed")
-            samples, outcome = [], Outcome(ok=False, error=_describe(exc))
+            samples, kept, outcome = [], {}, Outcome(ok=False, error=_describe(exc))
         duration = time.monotonic() - started
-        self._publish(samples, outcome, duration)
+        self._publish(samples, kept, outcome, duration)
         self._report(outcome)
         self.completed.set()
 
-    def _collect(self, deadline: float, into: list[Sample]) -> None:
+    def _collect(self, deadline: float, into: list[Sample], kept: dict[str, list[Any]]) -> None:
         spec = self.plan.spec
         if not spec.per_database:
-            into.extend(self._in_database(self.target.main, self.target.dbname, deadline))
+            into.extend(self._run_in(self.target.main, self.target.dbname, deadline, kept))
             return
         failed: list[str] = []
         for datname in self._discover(deadline):
             if time.monotonic() > deadline:
                 raise DeadlineExceeded(f"run timeout reached before database {datname}")
             try:
-                into.extend(self._in_database(self.target.endpoint(datname), datname, deadline))
+                into.extend(self._run_in(self.target.endpoint(datname), datname, deadline, kept))
             except (TargetDown, psycopg.OperationalError) as exc:
                 # One database refusing connections, timing out or being dropped under us is
                 # that database's problem: the others are still reported.
@@ -151,16 +158,39 @@ class CollectorJob:
             raise PartlyFailed("; ".join(failed))
 
     def _discover(self, deadline: float) -> list[str]:
-        rows = list(
-            self._in_database(self.target.main, self.target.dbname, deadline, discover=True)
+        names = self._in_session(
+            self.target.main,
+            deadline,
+            lambda conn: [r[0] for r in conn.execute(DISCOVER_DATABASES)],
         )
-        databases = [str(row) for row in rows if self.target.wants(str(row))]
+        databases = [str(name) for name in names if self.target.wants(str(name))]
         self.target.forget_databases(set(databases))
         return databases
 
-    def _in_database(
-        self, endpoint: Endpoint, datname: str, deadline: float, discover: bool = False
-    ) -> Iterator[Any]:
+    def _run_in(
+        self, endpoint: Endpoint, datname: str, deadline: float, kept: dict[str, list[Any]]
+    ) -> list[Sample]:
+        """The collector's function in one database; its kept rows join `kept` on success."""
+
+        def work(conn: psycopg.Connection[Any]) -> tuple[list[Sample], dict[str, list[Any]]]:
+            ctx = RunContext(
+                conn=conn,
+                server_version=endpoint.server_version,
+                database=datname,
+                top_n=self.plan.top_n,
+                state=self._state.setdefault(datname, {}),
+                deadline=deadline,
+            )
+            return list(self.plan.spec.collect(ctx)), ctx.kept
+
+        samples, rows = self._in_session(endpoint, deadline, work)
+        for name, found in rows.items():
+            kept.setdefault(name, []).extend(found)
+        return samples
+
+    def _in_session(
+        self, endpoint: Endpoint, deadline: float, work: Callable[[psycopg.Connection[Any]], T]
+    ) -> T:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded("run timeout reached")
@@ -169,18 +199,7 @@ class CollectorJob:
             with endpoint.session(remaining) as conn:
                 if is_main:
                     self.status.record(True)
-                if discover:
-                    results: Iterable[Any] = [r[0] for r in conn.execute(DISCOVER_DATABASES)]
-                else:
-                    ctx = RunContext(
-                        conn=conn,
-                        server_version=endpoint.server_version,
-                        database=datname,
-                        top_n=self.plan.top_n,
-                        state=self._state.setdefault(datname, {}),
-                        deadline=deadline,
-                    )
-                    results = list(self.plan.spec.collect(ctx))
+                return work(conn)
         except TargetDown as exc:
             if is_main:
                 self.status.record(False, str(exc))
@@ -189,9 +208,10 @@ class CollectorJob:
             if is_main and not endpoint.connected:
                 self.status.record(False, _describe(exc))
             raise
-        yield from results
 
-    def _publish(self, samples: list[Sample], outcome: Outcome, duration: float) -> None:
+    def _publish(
+        self, samples: list[Sample], kept: dict[str, list[Any]], outcome: Outcome, duration: float
+    ) -> None:
         if outcome.ok:
             self._last_success = time.time()
         elif outcome.available:
@@ -207,7 +227,10 @@ class CollectorJob:
             series=sum(len(f.samples) for f in families),
         )
         families += build_families(selfmetrics.COLLECTOR_SPECS, self.target.name, own)
-        self._store.put(Snapshot(self.target.name, self.plan.spec.name, families, time.time()))
+        rows = {name: tuple(found) for name, found in kept.items()}
+        self._store.put(
+            Snapshot(self.target.name, self.plan.spec.name, families, time.time(), rows)
+        )
 
     def _report(self, outcome: Outcome) -> None:
         """Log changes of state only: a collector failing every 15 s must not flood the log."""

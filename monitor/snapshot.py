@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -21,6 +22,7 @@ class Snapshot:
     source: str
     families: Sequence[Metric]
     taken_at: float
+    rows: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     text: dict[str, Fragment] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -92,6 +94,15 @@ class SnapshotStore:
             for key in [key for key in self._snapshots if key[0] == target]:
                 del self._snapshots[key]
             self._version += 1
+
+    def rows_of(self, target: str) -> dict[str, Sequence[Any]]:
+        """Every row set the target's collectors kept in their latest snapshots."""
+        with self._lock:
+            snapshots = [s for (t, _), s in self._snapshots.items() if t == target]
+        merged: dict[str, Sequence[Any]] = {}
+        for snapshot in snapshots:
+            merged.update(snapshot.rows)
+        return merged
 
     def snapshots(self) -> list[Snapshot]:
         with self._lock:

@@ -34,6 +34,12 @@ class RunContext:
     top_n: int | None
     state: dict[str, Any]
     deadline: float
+    kept: dict[str, list[Row]] = field(default_factory=dict)
+
+    def keep(self, name: str, rows: Sequence[Row]) -> None:
+        """Keep rows for the findings heuristics (see monitor.findings); a per-database
+        collector's rows from every database are put together, so rows need a datname."""
+        self.kept.setdefault(name, []).extend(rows)
 
     def fetch(self, query: str, params: Sequence[Any] | None = None) -> list[Row]:
         return self.fetch_sql(sql.SQL(query_for(query, self.server_version)), params)

@@ -267,9 +267,14 @@ def receiver_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
     server = ctx.fetch("replication")
+    ctx.keep("replication", server)
     yield from server_samples(server)
-    yield from standby_samples(ctx.fetch("replication_standbys"))
-    yield from slot_samples(ctx.fetch("replication_slots"))
+    standbys = ctx.fetch("replication_standbys")
+    ctx.keep("replication_standbys", standbys)
+    yield from standby_samples(standbys)
+    slots = ctx.fetch("replication_slots")
+    ctx.keep("replication_slots", slots)
+    yield from slot_samples(slots)
     if server and server[0].in_recovery:
         yield from receiver_samples(ctx.fetch("replication_receiver"))
 

@@ -1,0 +1,113 @@
+"""From the latest snapshots to findings: group targets into clusters, run every check."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from monitor.findings.checks import all_checks
+from monitor.findings.model import Cluster, Finding, Node, Severity
+from monitor.logs import get_logger
+from monitor.snapshot import SnapshotStore
+from monitor.targets import Target
+
+log = get_logger()
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    check: str
+    object: str
+    target: str = "*"
+
+    def matches(self, finding: Finding) -> bool:
+        return (
+            fnmatch.fnmatchcase(finding.check, self.check)
+            and fnmatch.fnmatchcase(finding.object, self.object)
+            and fnmatch.fnmatchcase(finding.target, self.target)
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What the operator decided: thresholds per check, and findings they have accepted."""
+
+    thresholds: dict[str, dict[str, float]]
+    ignore: tuple[IgnoreRule, ...] = ()
+
+    def thresholds_for(self, check_id: str, defaults: dict[str, float]) -> dict[str, float]:
+        return {**defaults, **self.thresholds.get(check_id, {})}
+
+
+def node_of(target: Target, store: SnapshotStore) -> Node | None:
+    """None for a target never reached: nothing can be said about it."""
+    endpoint = target.main
+    if not endpoint.server_version:
+        return None
+    rows = store.rows_of(target.name)
+    server = rows.get("replication", ())
+    in_recovery = bool(server and server[0].in_recovery)
+    return Node(
+        target=target.name,
+        server_version=endpoint.server_version,
+        system_identifier=endpoint.system_identifier,
+        in_recovery=in_recovery,
+        rows=rows,
+    )
+
+
+def clusters(nodes: Iterable[Node]) -> list[Cluster]:
+    """Nodes sharing a system identifier are one cluster (a primary and its standbys)."""
+    grouped: dict[str, list[Node]] = {}
+    alone: list[Cluster] = []
+    for node in nodes:
+        if node.system_identifier:
+            grouped.setdefault(node.system_identifier, []).append(node)
+        else:
+            alone.append(Cluster((node,)))
+    together = [
+        Cluster(tuple(sorted(members, key=lambda n: (n.in_recovery, n.target))))
+        for members in grouped.values()
+    ]
+    return together + alone
+
+
+def evaluate(nodes: Sequence[Node], policy: Policy) -> list[Finding]:
+    """Every check on every cluster; a check that raises is logged and skipped, not fatal."""
+    findings: list[Finding] = []
+    for cluster in clusters(nodes):
+        for check in all_checks():
+            thresholds = policy.thresholds_for(check.id, check.defaults())
+            try:
+                found = list(check.evaluate(cluster, thresholds))
+            except Exception:
+                log.exception("check_crashed", check=check.id)
+                continue
+            findings.extend(f for f in found if not any(r.matches(f) for r in policy.ignore))
+    return sorted(findings, key=lambda f: (-f.severity, f.check, f.target, f.datname, f.object))
+
+
+def worst(findings: Iterable[Finding]) -> Severity | None:
+    return max((f.severity for f in findings), default=None)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    findings: list[Finding]
+    unreachable: list[str]
+
+
+def check_once(targets: Sequence[Target], policy: Policy) -> CheckResult:
+    """Run every enabled collector of every target once, then every check (`pgmon check`)."""
+    from monitor.daemon import make_jobs, run_all_once
+
+    store = SnapshotStore()
+    jobs = make_jobs(list(targets), store)
+    run_all_once(jobs)
+    for target in targets:
+        target.close()
+    nodes = [node for target in targets if (node := node_of(target, store)) is not None]
+    reached = {node.target for node in nodes}
+    unreachable = [t.name for t in targets if t.name not in reached]
+    return CheckResult(evaluate(nodes, policy), unreachable)
