@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from monitor.settings import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+# `pgmon check` follows the Nagios plugin convention.
+CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     run = with_config(commands.add_parser("run", help="collect on a schedule and serve /metrics"))
     run.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (or PGMON_LISTEN)")
     with_config(commands.add_parser("collect", help="run every collector once, print metrics"))
+    check = with_config(
+        commands.add_parser("check", help="run every heuristic once; exit 0/1/2/3 like Nagios")
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--min-severity",
+        choices=("info", "warning", "critical"),
+        default="info",
+        help="leave out findings below this severity",
+    )
     with_config(
         commands.add_parser("validate-config", help="check the configuration and exit"), dsn=False
     )
@@ -48,7 +60,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     logs.configure(settings.log_level, settings.log_format)
     logs.SCRUBBER.add(all_secrets(settings))
     logs.SCRUBBER.add([os.environ.get("PGPASSWORD", "")])
-    build_targets(settings)  # name and collector errors surface here, before anything starts
+    from monitor.findings.engine import build_policy
+
+    # Name, collector and threshold errors surface here, before anything starts.
+    build_policy(settings, build_targets(settings))
     return settings
 
 
@@ -69,6 +84,28 @@ def _collect(settings: Settings) -> int:
     return EXIT_UNREACHABLE if down else EXIT_OK
 
 
+def _check(settings: Settings, fmt: str, min_severity: str) -> int:
+    from monitor.findings.engine import build_policy, check_once, worst
+    from monitor.findings.model import Severity
+    from monitor.findings.report import as_json, as_text
+    from monitor.targets import build_targets
+
+    targets = build_targets(settings)
+    result = check_once(targets, build_policy(settings, targets))
+    floor = Severity.parse(min_severity)
+    shown = [f for f in result.findings if f.severity >= floor]
+    sys.stdout.write(as_json(shown) if fmt == "json" else as_text(shown, result.unreachable))
+    sys.stdout.flush()
+    if result.unreachable:
+        return CHECK_UNKNOWN  # an incomplete answer must not read as healthy
+    severity = worst(result.findings)
+    if severity is Severity.CRITICAL:
+        return CHECK_CRITICAL
+    if severity is Severity.WARNING:
+        return CHECK_WARNING
+    return CHECK_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "catalog":
@@ -86,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "collect":
         return _collect(settings)
+    if args.command == "check":
+        return _check(settings, args.format, args.min_severity)
     from monitor.daemon import Daemon
 
     try:

@@ -11,6 +11,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.findings.board import FindingsBoard
+from monitor.findings.engine import build_policy
 from monitor.http import HttpServer
 from monitor.logs import get_logger
 from monitor.runner import CollectorJob, TargetStatus
@@ -50,8 +52,14 @@ class Daemon:
         self.store = SnapshotStore()
         self.targets = build_targets(settings)
         self.jobs = make_jobs(self.targets, self.store)
+        self.findings = FindingsBoard(
+            self.targets,
+            self.store,
+            build_policy(settings, self.targets),
+            settings.findings.max_series_per_check,
+        )
         host, port = split_listen(settings.listen)
-        self.http = HttpServer(host, port, self.store, self.readiness)
+        self.http = HttpServer(host, port, self.store, self.readiness, self.findings.json)
         workers = min(32, max(4, 2 * len(self.targets)))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},
@@ -82,6 +90,16 @@ class Daemon:
                 misfire_grace_time=max(1, int(interval)),
             )
 
+    def _schedule_findings(self) -> None:
+        interval = self.settings.findings.interval
+        self.scheduler.add_job(
+            self.findings.evaluate,
+            IntervalTrigger(seconds=interval),
+            id="findings",
+            name="findings",
+            misfire_grace_time=max(1, int(interval)),
+        )
+
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         self._stop.set()
@@ -91,6 +109,7 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_signal)
         self.http.start()
         self._schedule()
+        self._schedule_findings()
         self.scheduler.start()
         log.info(
             "started",

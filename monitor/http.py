@@ -22,6 +22,7 @@ class _Server(ThreadingHTTPServer):
         address: tuple[str, int],
         store: SnapshotStore,
         ready: Callable[[], tuple[bool, str]],
+        findings: Callable[[], bytes],
     ) -> None:
         if ":" in address[0]:
             import socket
@@ -30,6 +31,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.store = store
         self.ready = ready
+        self.findings = findings
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -42,11 +44,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._metrics()
         elif path == "/healthz":
             self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        elif path == "/findings":
+            self._send(200, self.server.findings(), "application/json")
         elif path == "/readyz":
             ready, detail = self.server.ready()
             self._send(200 if ready else 503, detail.encode() + b"\n", "text/plain; charset=utf-8")
         elif path == "/":
-            page = b'<html><body><h1>pgmon</h1><a href="/metrics">metrics</a></body></html>\n'
+            page = (
+                b'<html><body><h1>pgmon</h1><a href="/metrics">metrics</a> '
+                b'<a href="/findings">findings</a></body></html>\n'
+            )
             self._send(200, page, "text/html; charset=utf-8")
         else:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
@@ -81,9 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 class HttpServer:
     def __init__(
-        self, host: str, port: int, store: SnapshotStore, ready: Callable[[], tuple[bool, str]]
+        self,
+        host: str,
+        port: int,
+        store: SnapshotStore,
+        ready: Callable[[], tuple[bool, str]],
+        findings: Callable[[], bytes],
     ) -> None:
-        self._server = _Server((host, port), store, ready)
+        self._server = _Server((host, port), store, ready, findings)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property

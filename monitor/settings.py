@@ -56,6 +56,36 @@ class DatabaseFilter(BaseModel):
     )
 
 
+class IgnoreRuleSettings(BaseModel):
+    """A finding the team has accepted: check id and object (and target) as shell patterns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    check: str = Field(description="Check id, or a pattern such as `*_index`.")
+    object: str = Field("*", description="Object pattern, e.g. `public.audit_*`.")
+    target: str = Field("*", description="Target pattern (global rules only).")
+
+
+class FindingsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval: Seconds = Field(
+        15.0,
+        description="Time between evaluations of the heuristics over the cached rows (cheap: "
+        "no SQL; the rows behind expensive checks refresh on their collectors' schedules).",
+    )
+    thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per check id, threshold overrides: `{unused_index: {min_size_bytes: 0}}`.",
+    )
+    ignore: list[IgnoreRuleSettings] = Field(
+        default_factory=list, description="Accepted findings, never reported."
+    )
+    max_series_per_check: PositiveInt = Field(
+        100, description="Per target and check, at most this many `pgmon_finding` series."
+    )
+
+
 class TargetSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,6 +99,9 @@ class TargetSettings(BaseModel):
     )
     collectors: dict[str, CollectorSettings] = Field(
         default_factory=dict, description="Per-collector overrides for this target."
+    )
+    ignore: list[IgnoreRuleSettings] = Field(
+        default_factory=list, description="Accepted findings on this target only."
     )
 
     @field_validator("dsn")
@@ -96,6 +129,9 @@ class Settings(BaseSettings):
     )
     collectors: dict[str, CollectorSettings] = Field(
         default_factory=dict, description="Per-collector overrides for every target."
+    )
+    findings: FindingsSettings = Field(
+        default_factory=FindingsSettings, description="Heuristics: schedule, thresholds, ignores."
     )
     statement_timeout: Seconds = Field(
         5.0, description="statement_timeout of every pgmon session (capped by the run's timeout)."

@@ -14,6 +14,7 @@ from monitor.settings import (
     CollectorSettings,
     ConfigError,
     DatabaseFilter,
+    IgnoreRuleSettings,
     Settings,
     TargetSettings,
 )
@@ -37,6 +38,7 @@ class Target:
     plans: tuple[Plan, ...]
     databases: DatabaseFilter
     limits: SessionLimits
+    ignore: tuple[IgnoreRuleSettings, ...] = ()
     main: Endpoint = field(init=False)
     _others: dict[str, Endpoint] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -139,6 +141,7 @@ def build_targets(settings: Settings) -> list[Target]:
                 plans=_plans(settings, target, f"{where}.collectors"),
                 databases=target.databases,
                 limits=limits,
+                ignore=tuple(target.ignore),
             )
         )
     return targets

@@ -78,10 +78,14 @@ class FakeContext:
         self.rows = rows
         self.server_version = server_version
         self.asked: list[str] = []
+        self.kept: dict[str, list[Any]] = {}
 
     def fetch(self, query: str, params: Any = None) -> list[Any]:
         self.asked.append(query)
         return self.rows[query]
+
+    def keep(self, name: str, rows: list[Any]) -> None:
+        self.kept.setdefault(name, []).extend(rows)
 
 
 def collect(

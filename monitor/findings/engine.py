@@ -6,9 +6,10 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from monitor.findings.checks import all_checks
+from monitor.findings.checks import all_checks, by_id
 from monitor.findings.model import Cluster, Finding, Node, Severity
 from monitor.logs import get_logger
+from monitor.settings import ConfigError, Settings
 from monitor.snapshot import SnapshotStore
 from monitor.targets import Target
 
@@ -25,7 +26,8 @@ class IgnoreRule:
         return (
             fnmatch.fnmatchcase(finding.check, self.check)
             and fnmatch.fnmatchcase(finding.object, self.object)
-            and fnmatch.fnmatchcase(finding.target, self.target)
+            # Exact names first: "[::1]:5432/app" would read as a pattern.
+            and (finding.target == self.target or fnmatch.fnmatchcase(finding.target, self.target))
         )
 
 
@@ -38,6 +40,26 @@ class Policy:
 
     def thresholds_for(self, check_id: str, defaults: dict[str, float]) -> dict[str, float]:
         return {**defaults, **self.thresholds.get(check_id, {})}
+
+
+def build_policy(settings: Settings, targets: Sequence[Target]) -> Policy:
+    """Thresholds checked against the checks' declarations; ignore rules global and per target."""
+    checks = by_id()
+    for check_id, values in settings.findings.thresholds.items():
+        spec = checks.get(check_id)
+        if spec is None:
+            known = ", ".join(sorted(checks))
+            raise ConfigError(f"findings.thresholds.{check_id}: unknown check (known: {known})")
+        for name in values:
+            if name not in spec.defaults():
+                known = ", ".join(sorted(spec.defaults())) or "none"
+                raise ConfigError(
+                    f"findings.thresholds.{check_id}.{name}: unknown threshold (known: {known})"
+                )
+    rules = [IgnoreRule(r.check, r.object, r.target) for r in settings.findings.ignore]
+    for target in targets:
+        rules += [IgnoreRule(r.check, r.object, target.name) for r in target.ignore]
+    return Policy(dict(settings.findings.thresholds), tuple(rules))
 
 
 def node_of(target: Target, store: SnapshotStore) -> Node | None:

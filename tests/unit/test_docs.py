@@ -14,6 +14,12 @@ def test_metrics_catalogue_is_current() -> None:
     assert (ROOT / "docs" / "metrics.md").read_text() == render("markdown"), "run `make docs`"
 
 
+def test_findings_reference_is_current() -> None:
+    from monitor.reference import findings_reference
+
+    assert (ROOT / "docs" / "findings.md").read_text() == findings_reference(), "run `make docs`"
+
+
 def test_readme_configuration_reference_is_current() -> None:
     readme = (ROOT / "README.md").read_text()
     assert rewrite_readme(readme) == readme, "run `make docs`"

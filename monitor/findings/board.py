@@ -1,0 +1,44 @@
+"""The daemon's side of findings: evaluate on a schedule, publish metrics and /findings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from monitor.findings.engine import Policy, evaluate, node_of
+from monitor.findings.model import Finding
+from monitor.findings.report import SPECS, as_json, metric_samples
+from monitor.metrics import build_families
+from monitor.snapshot import Snapshot, SnapshotStore
+from monitor.targets import Target
+
+
+class FindingsBoard:
+    def __init__(
+        self, targets: Sequence[Target], store: SnapshotStore, policy: Policy, max_per_check: int
+    ) -> None:
+        self._targets = targets
+        self._store = store
+        self._policy = policy
+        self._max_per_check = max_per_check
+        self._lock = threading.Lock()
+        self._json = b"[]\n"
+        self.findings: list[Finding] = []
+
+    def evaluate(self) -> None:
+        nodes = [n for t in self._targets if (n := node_of(t, self._store)) is not None]
+        findings = evaluate(nodes, self._policy)
+        now = time.time()
+        for target in self._targets:
+            mine = [f for f in findings if f.target == target.name]
+            samples = metric_samples(mine, self._max_per_check, now)
+            families = build_families(SPECS, target.name, samples)
+            self._store.put(Snapshot(target.name, "_findings", families, now))
+        with self._lock:
+            self.findings = findings
+            self._json = as_json(findings).encode()
+
+    def json(self) -> bytes:
+        with self._lock:
+            return self._json

@@ -1,0 +1,69 @@
+"""Findings as a table for people, JSON for programs, and metrics for Prometheus."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+from monitor.findings.checks import all_checks
+from monitor.findings.model import Finding, Severity
+from monitor.metrics import MetricSpec, Sample, gauge
+
+METRICS = (
+    gauge(
+        "pgmon_finding",
+        "An open finding (value 1); see /findings for evidence and fix SQL.",
+        "check",
+        "severity",
+        "datname",
+        "object",
+    ),
+    gauge("pgmon_findings", "Open findings per check and severity.", "check", "severity"),
+    gauge(
+        "pgmon_findings_last_evaluation_timestamp_seconds",
+        "Unix time the heuristics last ran over this target's cached rows.",
+    ),
+)
+SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
+
+
+def as_json(findings: Iterable[Finding]) -> str:
+    return json.dumps([f.as_dict() for f in findings], indent=2, default=str) + "\n"
+
+
+def as_text(findings: Sequence[Finding], unreachable: Sequence[str] = ()) -> str:
+    lines = [f"UNREACHABLE  {name}: could not be checked" for name in unreachable]
+    if not findings:
+        lines.append("no findings")
+    for f in findings:
+        where = f"{f.target}/{f.datname}" if f.datname else f.target
+        lines.append(f"{f.severity.label.upper():<9} {f.check:<26} {where}  {f.object}")
+        lines.append(f"          {f.message}")
+        if f.remediation:
+            lines.append(f"          fix:      {f.remediation}")
+        if f.rollback:
+            lines.append(f"          rollback: {f.rollback}")
+    return "\n".join(lines) + "\n"
+
+
+def metric_samples(findings: Sequence[Finding], max_per_check: int, now: float) -> list[Sample]:
+    """Counts for every check x severity (zeros too, so alerts see a problem go away), and
+    one series per finding up to `max_per_check`, most severe first."""
+    counts = Counter((f.check, f.severity) for f in findings)
+    samples = [
+        Sample("pgmon_findings", (check.id, severity.label), counts[(check.id, severity)])
+        for check in all_checks()
+        for severity in Severity
+    ]
+    shown: Counter[str] = Counter()
+    seen: set[tuple[str, str, str, str]] = set()
+    for f in findings:  # already sorted most severe first
+        key = (f.check, f.severity.label, f.datname, f.object)
+        if shown[f.check] >= max_per_check or key in seen:
+            continue
+        shown[f.check] += 1
+        seen.add(key)
+        samples.append(Sample("pgmon_finding", key, 1))
+    samples.append(Sample("pgmon_findings_last_evaluation_timestamp_seconds", (), now))
+    return samples
