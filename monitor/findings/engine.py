@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from monitor.findings.checks import all_checks, by_id
-from monitor.findings.model import Cluster, Finding, Node, Severity
+from monitor.findings.model import CheckSpec, Cluster, Finding, Node, Severity
 from monitor.logs import get_logger
 from monitor.settings import ConfigError, Settings
 from monitor.snapshot import SnapshotStore
@@ -95,11 +95,13 @@ def clusters(nodes: Iterable[Node]) -> list[Cluster]:
     return together + alone
 
 
-def evaluate(nodes: Sequence[Node], policy: Policy) -> list[Finding]:
+def evaluate(
+    nodes: Sequence[Node], policy: Policy, checks: Sequence[CheckSpec] | None = None
+) -> list[Finding]:
     """Every check on every cluster; a check that raises is logged and skipped, not fatal."""
     findings: list[Finding] = []
     for cluster in clusters(nodes):
-        for check in all_checks():
+        for check in all_checks() if checks is None else checks:
             thresholds = policy.thresholds_for(check.id, check.defaults())
             try:
                 found = list(check.evaluate(cluster, thresholds))
