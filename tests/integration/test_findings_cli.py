@@ -1,0 +1,60 @@
+"""`pgmon check`, /findings and the finding metrics, against real servers."""
+
+from __future__ import annotations
+
+import json
+
+from monitor.findings.checks import all_checks
+from tests.daemon import Daemon, free_port, run_cli, value, wait_for
+from tests.pgserver import MONITOR_ROLE, Cluster
+
+KEYS = {
+    "check", "severity", "target", "datname", "object", "message",
+    "evidence", "remediation", "rollback",
+}  # fmt: skip
+
+
+def test_unreachable_target_exits_3() -> None:
+    dead = f"host=127.0.0.1 port={free_port()} dbname=postgres user=pgmon connect_timeout=1"
+    result = run_cli("check", "--dsn", dead)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "UNREACHABLE" in result.stdout
+
+
+def test_json_is_a_list_of_findings(pg_cluster: Cluster) -> None:
+    dsn = pg_cluster.primary.dsn(user=MONITOR_ROLE)
+    result = run_cli("check", "--format", "json", "--dsn", dsn)
+    assert result.returncode in (0, 1, 2), result.stderr
+    findings = json.loads(result.stdout)
+    assert isinstance(findings, list)
+    for finding in findings:
+        assert set(finding) == KEYS
+        assert finding["severity"] in ("info", "warning", "critical")
+    worst = max((("info", "warning", "critical").index(f["severity"]) for f in findings), default=0)
+    assert result.returncode == worst
+
+
+def test_daemon_serves_findings_and_their_counts(pg_cluster: Cluster) -> None:
+    config = {
+        "targets": [{"name": "p", "dsn": pg_cluster.primary.dsn(user=MONITOR_ROLE)}],
+        "findings": {"interval": "1s"},
+    }
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        status, headers, body = daemon.get("/findings")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        assert isinstance(json.loads(body), list)
+        wait_for(
+            lambda: value(
+                daemon.scrape(), "pgmon_findings_last_evaluation_timestamp_seconds", target="p"
+            ),
+            10,
+            "a first evaluation",
+        )
+        series = daemon.scrape()
+        for check in all_checks():
+            for severity in ("info", "warning", "critical"):
+                count = value(
+                    series, "pgmon_findings", target="p", check=check.id, severity=severity
+                )
+                assert count is not None, (check.id, severity)
