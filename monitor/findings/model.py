@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 Row = Any  # a namedtuple kept by a collector (see RunContext.keep)
+
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+# Keywords that quote_ident() quotes: PostgreSQL's reserved, type/function-name and
+# column-name keywords (unreserved keywords are left bare, as Postgres does).
+_KEYWORDS_TEXT = """
+    all analyse analyze and any array as asc asymmetric both case cast check collate column
+    constraint create current_catalog current_date current_role current_time current_timestamp
+    current_user default deferrable desc distinct do else end except false fetch for foreign
+    from grant group having in initially intersect into lateral leading limit localtime
+    localtimestamp not null offset on only or order placing primary references returning
+    select session_user some symmetric system_user table then to trailing true union unique
+    user using variadic when where window with
+    authorization binary collation concurrently cross current_schema freeze full ilike inner
+    is isnull join left like natural notnull outer overlaps right similar tablesample verbose
+    between bigint bit boolean char character coalesce dec decimal exists extract float
+    greatest grouping inout int integer interval json json_array json_arrayagg json_exists
+    json_object json_objectagg json_query json_scalar json_serialize json_table json_value
+    least merge_action national nchar none normalize nullif numeric out overlay position
+    precision real row setof smallint substring time timestamp treat trim values varchar
+    xmlattributes xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi
+    xmlroot xmlserialize xmltable
+"""
+_QUOTED_KEYWORDS = frozenset(_KEYWORDS_TEXT.split())
+
+
+def quote_ident(name: str) -> str:
+    """`name` as Postgres's quote_ident() writes it: bare when that reads back the same."""
+    if _PLAIN_IDENTIFIER.fullmatch(name) and name not in _QUOTED_KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    """A schema-qualified name, each part quoted as quote_ident() would."""
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
 class Severity(IntEnum):
