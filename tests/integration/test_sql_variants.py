@@ -25,6 +25,7 @@ QUERIES = [query for spec in ALL for query in spec.queries]
 # any server. Every other query runs as written, without parameters.
 PARAMETERS: dict[str, Sequence[Any]] = {
     "indexes": (5, True),  # top_n, exact_sizes
+    "index_catalog": (True,),  # exact
     "tables": (5, True),  # top_n, exact_sizes
     "statements_text": ([], [], []),  # the queryid, userid and dbid of the entries wanted
 }
