@@ -104,6 +104,11 @@ def settings_reference() -> str:
     return "\n".join(lines)
 
 
+def _number(value: float) -> str:
+    """1048576 rather than 1.04858e+06: thresholds are read by people."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
 def findings_reference() -> str:
     lines = [
         "# Findings",
@@ -130,7 +135,9 @@ def findings_reference() -> str:
         ]
         if check.thresholds:
             lines += ["| threshold | default | meaning |", "|---|---|---|"]
-            lines += [f"| `{t.name}` | {t.default:g} | {t.description} |" for t in check.thresholds]
+            lines += [
+                f"| `{t.name}` | {_number(t.default)} | {t.description} |" for t in check.thresholds
+            ]
             lines.append("")
     return "\n".join(lines)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
 
 from monitor.findings.checks import all_checks
 from monitor.findings.model import Finding, Severity
@@ -28,8 +30,17 @@ METRICS = (
 SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
 
+def _plain(value: object) -> object:
+    """Evidence straight from rows: numerics as numbers, times as ISO 8601."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
 def as_json(findings: Iterable[Finding]) -> str:
-    return json.dumps([f.as_dict() for f in findings], indent=2, default=str) + "\n"
+    return json.dumps([f.as_dict() for f in findings], indent=2, default=_plain) + "\n"
 
 
 def as_text(findings: Sequence[Finding], unreachable: Sequence[str] = ()) -> str:
