@@ -11,8 +11,10 @@ from monitor.collectors import (
     indexes,
     locks,
     replication,
+    sequences,
     statements,
     tables,
+    vacuum,
     wal,
 )
 from monitor.collectors.base import CollectorSpec
@@ -24,6 +26,8 @@ ALL: tuple[CollectorSpec, ...] = (
     indexes.SPEC,
     index_catalog.SPEC,
     tables.SPEC,
+    sequences.SPEC,
+    vacuum.SPEC,
     replication.SPEC,
     database.SPEC,
     checkpointer.SPEC,

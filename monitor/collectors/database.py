@@ -198,8 +198,12 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
     yield from stat_samples(ctx.fetch("database"))
-    yield from catalog_samples(ctx.fetch("database_catalog"))
-    yield from settings_samples(ctx.fetch("database_settings"))
+    catalog = ctx.fetch("database_catalog")
+    ctx.keep("database_catalog", catalog)  # wraparound ages, for the findings
+    yield from catalog_samples(catalog)
+    settings = ctx.fetch("database_settings")
+    ctx.keep("database_settings", settings)
+    yield from settings_samples(settings)
 
 
 SPEC = CollectorSpec(

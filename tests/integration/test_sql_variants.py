@@ -27,6 +27,8 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "indexes": (5, True),  # top_n, exact_sizes
     "index_catalog": (True,),  # exact
     "tables": (5, True),  # top_n, exact_sizes
+    "sequences": (5,),  # top_n
+    "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)
     "statements_text": ([], [], []),  # the queryid, userid and dbid of the entries wanted
 }
 IN_EXTENSION_SCHEMA = {"statements", "statements_info", "statements_text"}  # {schema}
