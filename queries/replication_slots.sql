@@ -13,6 +13,7 @@ WITH here AS (
 )
 SELECT s.slot_name,
        s.slot_type,
+       s.plugin,
        s.database,
        s.active,
        s.wal_status,

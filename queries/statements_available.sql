@@ -3,7 +3,9 @@
 -- not see it) and whether this role may call the function and read every role's entries.
 -- Every supported version (13+). Asked before touching the view because a failing statement
 -- would abort the run's read-only transaction and log an error on the server every run.
-SELECT n.nspname AS schema,
+-- The server collector keeps this row for the findings, which name the database.
+SELECT current_database() AS datname,
+       n.nspname AS schema,
        e.extversion,
        (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
        pg_has_role('pg_read_all_stats', 'USAGE') AS read_all_stats,

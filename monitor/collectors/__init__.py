@@ -12,6 +12,8 @@ from monitor.collectors import (
     locks,
     replication,
     sequences,
+    server,
+    sessions,
     statements,
     tables,
     vacuum,
@@ -22,6 +24,7 @@ from monitor.collectors.base import CollectorSpec
 ALL: tuple[CollectorSpec, ...] = (
     connections.SPEC,
     locks.SPEC,
+    sessions.SPEC,
     statements.SPEC,
     indexes.SPEC,
     index_catalog.SPEC,
@@ -33,5 +36,6 @@ ALL: tuple[CollectorSpec, ...] = (
     checkpointer.SPEC,
     wal.SPEC,
     archiver.SPEC,
+    server.SPEC,
 )
 BY_NAME: dict[str, CollectorSpec] = {spec.name: spec for spec in ALL}

@@ -86,7 +86,9 @@ def limit_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 def collect(ctx: RunContext) -> Iterable[Sample]:
     yield from activity_samples(ctx.fetch("connections"))
     yield from wait_event_samples(ctx.fetch("connections_wait_events"))
-    yield from limit_samples(ctx.fetch("connections_limits"))
+    limits = ctx.fetch("connections_limits")
+    ctx.keep("connections_limits", limits)
+    yield from limit_samples(limits)
 
 
 SPEC = CollectorSpec(

@@ -348,7 +348,7 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(".") if part.isdigit())
 
 
-def _preloaded(setting: str) -> bool:
+def preloaded(setting: str) -> bool:
     """Whether shared_preload_libraries names pg_stat_statements (also as a path or .so)."""
     for item in setting.split(","):
         name = posixpath.basename(item.strip().strip("\"'"))
@@ -361,7 +361,7 @@ def availability_problem(row: Row, server_version: int) -> str | None:
     """Why the collector cannot run here, or None. `row` is statements_available's."""
     if row.schema is None:
         return "extension pg_stat_statements is not created in this database"
-    if row.preload is not None and not _preloaded(row.preload):
+    if row.preload is not None and not preloaded(row.preload):
         return "pg_stat_statements is not in shared_preload_libraries"
     required = next(v for minimum, v in REQUIRED_EXTENSION if server_version >= minimum)
     if _version(row.extversion) < _version(required):

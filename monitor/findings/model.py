@@ -46,6 +46,11 @@ def qualified(schema: str, name: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+def quote_literal(value: str) -> str:
+    """`value` as a SQL string literal (standard_conforming_strings: only ' is doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 class Severity(IntEnum):
     INFO = 1
     WARNING = 2

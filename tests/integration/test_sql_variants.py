@@ -30,6 +30,8 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "sequences": (5,),  # top_n
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)
     "statements_text": ([], [], []),  # the queryid, userid and dbid of the entries wanted
+    "sessions": (5,),  # top_n
+    "sessions_blocking": (5,),  # top_n
 }
 IN_EXTENSION_SCHEMA = {"statements", "statements_info", "statements_text"}  # {schema}
 
