@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from monitor.findings.checks._format import duration
 from monitor.findings.model import (
     CheckSpec,
     Cluster,
@@ -35,10 +36,6 @@ INTEGER_RANGES = {
 WRAPAROUND_LIMIT = 2**31 - 1
 STOP_MARGIN = 3_000_000
 OLDEST_SHOWN = 3  # tables named in a wraparound finding
-
-
-def _days(seconds: float) -> str:
-    return f"{seconds / 86400:.1f} days" if seconds >= 2 * 86400 else f"{seconds / 3600:.1f} h"
 
 
 def _one_node(cluster: Cluster) -> Node | None:
@@ -307,9 +304,9 @@ def _vacuumed(row: Row) -> str:
     if row.last_vacuumed is None:
         return (
             f"it has not been vacuumed since statistics began "
-            f"{_days(row.now - row.stats_since)} ago"
+            f"{duration(row.now - row.stats_since)} ago"
         )
-    return f"last vacuumed {_days(row.now - row.last_vacuumed)} ago"
+    return f"last vacuumed {duration(row.now - row.last_vacuumed)} ago"
 
 
 def _vacuum_evidence(row: Row) -> dict[str, Any]:
