@@ -58,3 +58,55 @@ def test_daemon_serves_findings_and_their_counts(pg_cluster: Cluster) -> None:
                     series, "pgmon_findings", target="p", check=check.id, severity=severity
                 )
                 assert count is not None, (check.id, severity)
+
+
+def _keys(findings: list[dict[str, object]]) -> set[tuple[object, ...]]:
+    return {(f["check"], f["severity"], f["target"], f["datname"], f["object"]) for f in findings}
+
+
+def test_findings_follow_the_problem_and_match_check(pg_cluster: Cluster) -> None:
+    fast = {"interval": "1s", "timeout": "1s"}
+    config = {
+        "targets": [{"name": "p", "dsn": pg_cluster.primary.dsn(user=MONITOR_ROLE)}],
+        "collectors": {"sessions": fast, "connections": fast},
+        "findings": {
+            "interval": "1s",
+            "thresholds": {"idle_in_transaction": {"warning_seconds": 1, "critical_seconds": 3600}},
+        },
+    }
+    idle_warnings = {"check": "idle_in_transaction", "severity": "warning", "target": "p"}
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        with pg_cluster.primary.connect() as idle:
+            idle.autocommit = False
+            idle.execute("SELECT 1")
+            wait_for(
+                lambda: (value(daemon.scrape(), "pgmon_findings", **idle_warnings) or 0) >= 1,
+                20,
+                "the idle-in-transaction finding",
+            )
+            series = daemon.scrape()
+            assert value(series, "pgmon_finding", **idle_warnings, datname="postgres") == 1
+            served = json.loads(daemon.get("/findings")[2])
+            checked = run_cli("check", "--format", "json", "--config", str(daemon.config_path))
+            idle.rollback()
+        assert checked.returncode in (1, 2), checked.stderr
+        ours = [f for f in served if f["check"] == "idle_in_transaction"]
+        assert ours and all(f["remediation"] for f in ours)
+        assert _keys(ours) == _keys(
+            [f for f in json.loads(checked.stdout) if f["check"] == "idle_in_transaction"]
+        )
+        wait_for(
+            lambda: value(daemon.scrape(), "pgmon_findings", **idle_warnings) == 0,
+            20,
+            "the finding to go away",
+        )
+        remaining = [
+            name
+            for (name, labels) in daemon.scrape()
+            if name == "pgmon_finding" and ("check", "idle_in_transaction") in labels
+        ]
+        assert not remaining
+        assert not [
+            f for f in json.loads(daemon.get("/findings")[2]) if f["check"] == "idle_in_transaction"
+        ]
