@@ -124,8 +124,12 @@ def _evidence(seconds: float, nbytes: float, thresholds: Thresholds) -> dict[str
 def _standby_side(node: Node, row: Row, thresholds: Thresholds) -> Finding | None:
     """Replay delay as the standby sees it. lag_seconds is 0 unless received WAL waits to be
     replayed (see queries/replication.sql), so an idle primary is never lag."""
-    seconds = float(row.lag_seconds or 0)
     nbytes = float(row.replay_lag_bytes or 0)
+    # An idle primary still sends small housekeeping records (running-transactions snapshots
+    # every 15 s); the instant one is received and not yet replayed, "now minus the last
+    # replayed commit" jumps to the idle time. Count the delay only behind real WAL.
+    pending = nbytes >= thresholds["min_pending_bytes"]
+    seconds = float(row.lag_seconds or 0) if pending else 0.0
     severity = _lag_severity(seconds, nbytes, thresholds)
     if severity is None:
         return None
@@ -227,6 +231,12 @@ CHECKS: tuple[CheckSpec, ...] = (
             Threshold("warning_bytes", GIB, "WAL not yet replayed above this (bytes): warning."),
             Threshold(
                 "critical_bytes", 10 * GIB, "WAL not yet replayed above this (bytes): critical."
+            ),
+            Threshold(
+                "min_pending_bytes",
+                8192,
+                "On a standby, the delay in seconds counts only while at least this much "
+                "received WAL waits to be replayed.",
             ),
         ),
         evaluate=replication_lag,
