@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from monitor.collectors import (
     archiver,
+    bloat,
     checkpointer,
     connections,
     database,
@@ -31,6 +32,7 @@ ALL: tuple[CollectorSpec, ...] = (
     tables.SPEC,
     sequences.SPEC,
     vacuum.SPEC,
+    bloat.SPEC,
     replication.SPEC,
     database.SPEC,
     checkpointer.SPEC,

@@ -29,6 +29,8 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "tables": (5, True),  # top_n, exact_sizes
     "sequences": (5,),  # top_n
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)
+    "bloat": (0, 5),  # min_bytes, limit
+    "bloat_indexes": (0, 5),  # min_bytes, limit
     "statements_text": ([], [], []),  # the queryid, userid and dbid of the entries wanted
     "sessions": (5,),  # top_n
     "sessions_blocking": (5,),  # top_n
