@@ -43,6 +43,11 @@ def as_json(findings: Iterable[Finding]) -> str:
     return json.dumps([f.as_dict() for f in findings], indent=2, default=_plain) + "\n"
 
 
+def _indent(sql: str) -> str:
+    """Continuation lines of multi-line SQL under the first, not at the left margin."""
+    return sql.replace("\n", "\n" + " " * 20)
+
+
 def as_text(findings: Sequence[Finding], unreachable: Sequence[str] = ()) -> str:
     lines = [f"UNREACHABLE  {name}: could not be checked" for name in unreachable]
     if not findings:
@@ -52,9 +57,9 @@ def as_text(findings: Sequence[Finding], unreachable: Sequence[str] = ()) -> str
         lines.append(f"{f.severity.label.upper():<9} {f.check:<26} {where}  {f.object}")
         lines.append(f"          {f.message}")
         if f.remediation:
-            lines.append(f"          fix:      {f.remediation}")
+            lines.append(f"          fix:      {_indent(f.remediation)}")
         if f.rollback:
-            lines.append(f"          rollback: {f.rollback}")
+            lines.append(f"          rollback: {_indent(f.rollback)}")
     return "\n".join(lines) + "\n"
 
 
