@@ -39,6 +39,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     indexes = ctx.fetch("bloat_indexes", (PREFILTER_BYTES, ROW_LIMIT))
     ctx.keep("bloat_tables", tables)
     ctx.keep("bloat_indexes", indexes)
+    ctx.keep("bloat_hidden", ctx.fetch("bloat_hidden", (PREFILTER_BYTES,)))
     yield from wasted_samples(ctx.database, tables, indexes)
 
 
@@ -47,7 +48,7 @@ SPEC = CollectorSpec(
     description="Per database, estimated wasted space of tables and btree indexes from "
     "pg_class and pg_stats (no locks; refreshed hourly), kept for the bloat checks.",
     metrics=METRICS,
-    queries=("bloat", "bloat_indexes"),
+    queries=("bloat", "bloat_indexes", "bloat_hidden"),
     collect=collect,
     interval=3600.0,
     timeout=60.0,

@@ -90,3 +90,20 @@ def test_fresh_estimates_are_close(pg_cluster: Cluster, db: Database) -> None:
     assert set(tables) == {"public.emptied"}
     indexes = findings(pg_cluster, db, "index_bloat", warning_ratio=0.1, min_wasted_bytes=0)
     assert set(indexes) == {"public.emptied_pkey"}
+
+
+def test_tables_hidden_from_the_role_are_reported_as_not_evaluated(pg_cluster: Cluster) -> None:
+    with new_database(pg_cluster.primary, "pgmon_bloat_hidden") as name:
+        database = Database(pg_cluster.primary, name, bloat.SPEC)
+        database.run(
+            "CREATE TABLE secret (id int PRIMARY KEY, payload text)",
+            f"INSERT INTO secret SELECT g, repeat('x', 100) FROM generate_series(1, {ROWS}) g",
+            "ANALYZE secret",
+        )
+        result = run_checks(
+            {"primary": pg_cluster.primary.dsn(name, user=MONITOR_ROLE)}, {"table_bloat": LOW}
+        )
+    found = [f for f in of_check(result.findings, "table_bloat") if f.datname == name]
+    assert len(found) == 1, found
+    assert found[0].message.startswith("not evaluated")
+    assert found[0].evidence["hidden_tables"] == 1

@@ -31,6 +31,7 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)
     "bloat": (0, 5),  # min_bytes, limit
     "bloat_indexes": (0, 5),  # min_bytes, limit
+    "bloat_hidden": (0,),  # min_bytes
     "statements_text": ([], [], []),  # the queryid, userid and dbid of the entries wanted
     "sessions": (5,),  # top_n
     "sessions_blocking": (5,),  # top_n

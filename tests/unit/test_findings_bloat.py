@@ -109,3 +109,20 @@ def test_wasted_bytes_metric_sums_tables_and_indexes() -> None:
     assert collected(bloat.SPEC, samples).value(
         "pg_bloat_estimated_wasted_bytes", datname="app"
     ) == (270 * MIB)
+
+
+def test_tables_hidden_from_the_role_are_not_evaluated_not_healthy() -> None:
+    from collections import namedtuple
+
+    from monitor.findings.checks import bloat as checks
+    from monitor.findings.model import Cluster, Node, Severity
+
+    Hidden = namedtuple("Hidden", "datname hidden_tables hidden_bytes monitor_role")
+    spec = next(c for c in checks.CHECKS if c.id == "table_bloat")
+    big = Node("p", 170000, "1", False, {"bloat_hidden": [Hidden("app", 3, 500 * 2**20, "pgmon")]})
+    (found,) = spec.evaluate(Cluster((big,)), spec.defaults())
+    assert found.severity is Severity.INFO
+    assert found.message.startswith("not evaluated")
+    assert found.evidence["hidden_tables"] == 3
+    small = Node("p", 170000, "1", False, {"bloat_hidden": [Hidden("app", 3, 2**20, "pgmon")]})
+    assert not list(spec.evaluate(Cluster((small,)), spec.defaults()))

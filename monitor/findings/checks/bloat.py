@@ -22,6 +22,7 @@ from monitor.findings.model import (
     Threshold,
     Thresholds,
     qualified,
+    quote_ident,
 )
 
 MIB = 1024.0**2
@@ -69,10 +70,38 @@ def _analyzed(row: Row) -> str:
     return f"statistics {duration(row.now - row.last_analyzed)} old"
 
 
+def _not_evaluated(node: Node, row: Row, thresholds: Thresholds) -> Finding | None:
+    """Tables whose statistics the role may not read are not healthy, just unseen."""
+    if row.hidden_tables == 0 or row.hidden_bytes < thresholds["min_size_bytes"]:
+        return None
+    role = quote_ident(row.monitor_role)
+    return Finding(
+        check="table_bloat",
+        severity=Severity.INFO,
+        target=node.target,
+        datname=row.datname,
+        object=quote_ident(row.datname),
+        message=f"not evaluated: {role} may not read the statistics of {row.hidden_tables} "
+        f"table(s) ({size(row.hidden_bytes)}) of database {row.datname}, so their bloat "
+        f"cannot be estimated (grant SELECT on them, or pg_read_all_data, to {role}).",
+        evidence={
+            "hidden_tables": row.hidden_tables,
+            "hidden_bytes": row.hidden_bytes,
+            "monitor_role": row.monitor_role,
+        },
+        remediation=f"GRANT pg_read_all_data TO {role};  -- PG14+; or GRANT SELECT per schema",
+        rollback=f"REVOKE pg_read_all_data FROM {role};",
+    )
+
+
 def table_bloat(cluster: Cluster, thresholds: Thresholds) -> Iterable[Finding]:
     node = _one_node(cluster)
     if node is None:
         return
+    for hidden in node.get("bloat_hidden"):
+        unseen = _not_evaluated(node, hidden, thresholds)
+        if unseen is not None:
+            yield unseen
     for row in node.get("bloat_tables"):
         judged = _severity(row, thresholds)
         if judged is None:
@@ -154,7 +183,8 @@ CHECKS: tuple[CheckSpec, ...] = (
         "pages too.",
         avoids="Only tables above a minimum size and minimum estimated waste; tables without "
         "statistics for every column (never analyzed, or columns the monitoring role may not "
-        "SELECT, which pg_stats hides) are skipped rather than guessed; fillfactor is "
+        "SELECT, which pg_stats hides) are skipped rather than guessed, and tables hidden "
+        "from the role are reported once per database as not evaluated; fillfactor is "
         "honoured. It is an estimate as of the last VACUUM/ANALYZE (the evidence says how "
         "old); TOAST is not counted. Judged once per cluster (primary, else the first node): "
         "a standby has the same pages.",
@@ -163,7 +193,7 @@ CHECKS: tuple[CheckSpec, ...] = (
         "rewrite loses no data.",
         thresholds=_thresholds("Tables"),
         evaluate=table_bloat,
-        needs=("bloat_tables",),
+        needs=("bloat_tables", "bloat_hidden"),
     ),
     CheckSpec(
         id="index_bloat",
