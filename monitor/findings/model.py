@@ -119,6 +119,12 @@ class Cluster:
         return next((n for n in self.nodes if not n.in_recovery), None)
 
     @property
+    def reference(self) -> Node | None:
+        """The node to judge what a standby shares with its primary (catalog, physical
+        pages, XID ages): the primary, where fixes run, else the first standby."""
+        return self.primary or (self.nodes[0] if self.nodes else None)
+
+    @property
     def standbys(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.in_recovery)
 

@@ -28,10 +28,6 @@ from monitor.findings.model import (
 MIB = 1024.0**2
 
 
-def _one_node(cluster: Cluster) -> Node | None:
-    return cluster.primary or (cluster.nodes[0] if cluster.nodes else None)
-
-
 def _severity(row: Row, thresholds: Thresholds) -> tuple[Severity, float] | None:
     actual, wasted = row.actual_bytes, row.wasted_bytes
     if actual < thresholds["min_size_bytes"] or wasted < thresholds["min_wasted_bytes"]:
@@ -95,7 +91,7 @@ def _not_evaluated(node: Node, row: Row, thresholds: Thresholds) -> Finding | No
 
 
 def table_bloat(cluster: Cluster, thresholds: Thresholds) -> Iterable[Finding]:
-    node = _one_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     for hidden in node.get("bloat_hidden"):
@@ -128,7 +124,7 @@ def table_bloat(cluster: Cluster, thresholds: Thresholds) -> Iterable[Finding]:
 
 
 def index_bloat(cluster: Cluster, thresholds: Thresholds) -> Iterable[Finding]:
-    node = _one_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     for row in node.get("bloat_indexes"):

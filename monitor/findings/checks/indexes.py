@@ -49,11 +49,6 @@ _PARTITIONED_CREATE = (
 # -- shared helpers ---------------------------------------------------------------------
 
 
-def catalog_node(cluster: Cluster) -> Node | None:
-    """The node whose catalog to read: the primary (where fixes run), else any node."""
-    return cluster.primary or (cluster.nodes[0] if cluster.nodes else None)
-
-
 def index_name(row: Row) -> str:
     return qualified(row.schemaname, row.indexrelname)
 
@@ -295,7 +290,7 @@ def _enforces_more(row: Row, kept: Row) -> bool:
 
 
 def duplicate_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Finding]:
-    node = catalog_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     min_size = thresholds["min_size_bytes"]
@@ -395,7 +390,7 @@ def covers(wider: Row, row: Row) -> bool:
 
 
 def redundant_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Finding]:
-    node = catalog_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     min_size = thresholds["min_size_bytes"]
@@ -470,7 +465,7 @@ def _redundant_finding(node: Node, row: Row, wider: Row, size: float, min_size: 
 
 
 def invalid_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Finding]:
-    node = catalog_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     for rows in by_database(node.get(CATALOG)).values():
@@ -569,7 +564,7 @@ def _cut(text: str, limit: int) -> str:
 
 
 def missing_fk_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Finding]:
-    node = catalog_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     min_size = thresholds["min_table_size_bytes"]

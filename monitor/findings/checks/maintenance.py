@@ -38,11 +38,6 @@ STOP_MARGIN = 3_000_000
 OLDEST_SHOWN = 3  # tables named in a wraparound finding
 
 
-def _one_node(cluster: Cluster) -> Node | None:
-    """For values a standby shares with its primary: the primary, else the first standby."""
-    return cluster.primary or (cluster.nodes[0] if cluster.nodes else None)
-
-
 # -- sequence_exhaustion ---------------------------------------------------------------
 
 
@@ -171,7 +166,7 @@ def _not_evaluated(node: Node, row: Row) -> Finding:
 
 
 def sequence_exhaustion(cluster: Cluster, thresholds: Thresholds) -> Iterable[Finding]:
-    node = _one_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     for row in node.get("sequences"):
@@ -210,7 +205,7 @@ def _wraparound(
     table_age_column: str,
     setting: str,
 ) -> Iterable[Finding]:
-    node = _one_node(cluster)
+    node = cluster.reference
     if node is None:
         return
     settings = node.get("database_settings")
