@@ -59,7 +59,9 @@ class Daemon:
             settings.findings.max_series_per_check,
         )
         host, port = split_listen(settings.listen)
-        self.http = HttpServer(host, port, self.store, self.readiness, self.findings.json)
+        self.http = HttpServer(
+            host, port, self.store, self.readiness, self.findings.json, settings.openmetrics
+        )
         workers = min(32, max(4, 2 * len(self.targets)))
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=workers)},

@@ -23,6 +23,7 @@ class _Server(ThreadingHTTPServer):
         store: SnapshotStore,
         ready: Callable[[], tuple[bool, str]],
         findings: Callable[[], bytes],
+        openmetrics: bool,
     ) -> None:
         if ":" in address[0]:
             import socket
@@ -32,6 +33,7 @@ class _Server(ThreadingHTTPServer):
         self.store = store
         self.ready = ready
         self.findings = findings
+        self.openmetrics = openmetrics
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,7 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         _, content_type = choose_encoder(self.headers.get("Accept", ""))
-        openmetrics = content_type.startswith("application/openmetrics-text")
+        openmetrics = self.server.openmetrics and content_type.startswith(
+            "application/openmetrics-text"
+        )
         body, gzipped = self.server.store.render(openmetrics=openmetrics)
         if not openmetrics:
             content_type = TEXT_TYPE
@@ -94,8 +98,9 @@ class HttpServer:
         store: SnapshotStore,
         ready: Callable[[], tuple[bool, str]],
         findings: Callable[[], bytes],
+        openmetrics: bool = False,
     ) -> None:
-        self._server = _Server((host, port), store, ready, findings)
+        self._server = _Server((host, port), store, ready, findings, openmetrics)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property

@@ -225,6 +225,7 @@ class CollectorJob:
             ok=outcome.ok,
             available=outcome.available,
             series=sum(len(f.samples) for f in families),
+            interval=self.plan.interval,
         )
         families += build_families(selfmetrics.COLLECTOR_SPECS, self.target.name, own)
         rows = {name: tuple(found) for name, found in kept.items()}

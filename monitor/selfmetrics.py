@@ -30,6 +30,11 @@ COLLECTOR_METRICS = (
         "collector",
     ),
     gauge("pgmon_collector_series", "Series the collector's last run produced.", "collector"),
+    gauge(
+        "pgmon_collector_interval_seconds",
+        "Time between the collector's runs, so that staleness can be judged per collector.",
+        "collector",
+    ),
 )
 
 TARGET_METRICS = (
@@ -55,6 +60,7 @@ def collector_samples(
     ok: bool,
     available: bool,
     series: int,
+    interval: float,
 ) -> Iterable[Sample]:
     key = (collector,)
     yield Sample("pgmon_collector_last_duration_seconds", key, duration)
@@ -63,6 +69,7 @@ def collector_samples(
     yield Sample("pgmon_collector_up", key, 1.0 if ok else 0.0)
     yield Sample("pgmon_collector_available", key, 1.0 if available else 0.0)
     yield Sample("pgmon_collector_series", key, series)
+    yield Sample("pgmon_collector_interval_seconds", key, interval)
 
 
 def short_version(version: str) -> str:

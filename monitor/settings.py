@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     )
 
     listen: str = Field(f"0.0.0.0:{DEFAULT_PORT}", description="HOST:PORT of the HTTP server.")
+    openmetrics: bool = Field(
+        False,
+        description="Answer scrapers that ask for OpenMetrics in that format. Off, as in "
+        "postgres_exporter, because under OpenMetrics Prometheus stores counters whose names "
+        "lack `_total` (`pg_stat_database_deadlocks`, ...) with `_total` appended, which breaks "
+        "dashboards and rules written for postgres_exporter (and ours).",
+    )
     dsn: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Targets given as bare DSNs (repeatable on the command line; in the "

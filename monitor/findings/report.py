@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from monitor.findings.checks import all_checks
 from monitor.findings.model import Finding, Severity
-from monitor.metrics import MetricSpec, Sample, gauge
+from monitor.metrics import MetricSpec, Sample, gauge, info
 
 METRICS = (
     gauge(
@@ -20,6 +20,25 @@ METRICS = (
         "severity",
         "datname",
         "object",
+    ),
+    gauge(
+        "pgmon_finding_evidence",
+        "Numeric evidence of an open finding (size_bytes, scans, age_seconds, ...), one series "
+        "per key; the same findings as pgmon_finding.",
+        "check",
+        "datname",
+        "object",
+        "key",
+    ),
+    info(
+        "pgmon_finding_remediation_info",
+        "The SQL that fixes an open finding and the SQL that undoes the fix (value 1), for "
+        "findings that have them; the same findings as pgmon_finding.",
+        "check",
+        "datname",
+        "object",
+        "remediation",
+        "rollback",
     ),
     gauge("pgmon_findings", "Open findings per check and severity.", "check", "severity"),
     gauge(
@@ -63,9 +82,33 @@ def as_text(findings: Sequence[Finding], unreachable: Sequence[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
+def _numeric(value: object) -> float | None:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float | Decimal):
+        return float(value)
+    return None
+
+
+def _details(f: Finding) -> list[Sample]:
+    """Evidence numbers as values (they change without creating series) and the fix SQL."""
+    where = (f.check, f.datname, f.object)
+    samples = [
+        Sample("pgmon_finding_evidence", (*where, key), number)
+        for key, value in f.evidence.items()
+        if (number := _numeric(value)) is not None
+    ]
+    if f.remediation:
+        samples.append(
+            Sample("pgmon_finding_remediation_info", (*where, f.remediation, f.rollback), 1)
+        )
+    return samples
+
+
 def metric_samples(findings: Sequence[Finding], max_per_check: int, now: float) -> list[Sample]:
     """Counts for every check x severity (zeros too, so alerts see a problem go away), and
-    one series per finding up to `max_per_check`, most severe first."""
+    per finding, up to `max_per_check` most severe first, one series with its evidence and
+    fix."""
     counts = Counter((f.check, f.severity) for f in findings)
     samples = [
         Sample("pgmon_findings", (check.id, severity.label), counts[(check.id, severity)])
@@ -81,5 +124,6 @@ def metric_samples(findings: Sequence[Finding], max_per_check: int, now: float) 
         shown[f.check] += 1
         seen.add(key)
         samples.append(Sample("pgmon_finding", key, 1))
+        samples.extend(_details(f))
     samples.append(Sample("pgmon_findings_last_evaluation_timestamp_seconds", (), now))
     return samples

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 
 import pytest
 
@@ -128,3 +129,30 @@ def test_metric_samples_count_zeros_and_cap_series() -> None:
     counts = {s.labels: s.value for s in samples if s.metric == "pgmon_findings"}
     # Every registered check x severity is present; the toy check is not registered.
     assert all(value == 0 for value in counts.values())
+
+
+def test_metric_samples_carry_numeric_evidence_and_fix_sql() -> None:
+    finding = Finding(
+        "toy",
+        Severity.WARNING,
+        "t",
+        "app",
+        "public.i",
+        "Unused.",
+        {"size_bytes": Decimal(8192), "scans": 0, "partitioned": False, "table": "public.t"},
+        "DROP INDEX CONCURRENTLY public.i;",
+        "CREATE INDEX CONCURRENTLY i ON public.t (a);",
+    )
+    samples = metric_samples([finding], max_per_check=5, now=1.0)
+    evidence = {s.labels[-1]: s.value for s in samples if s.metric == "pgmon_finding_evidence"}
+    assert evidence == {"size_bytes": 8192.0, "scans": 0.0, "partitioned": 0.0}
+    (fix,) = [s for s in samples if s.metric == "pgmon_finding_remediation_info"]
+    assert fix.labels == (
+        "toy",
+        "app",
+        "public.i",
+        "DROP INDEX CONCURRENTLY public.i;",
+        "CREATE INDEX CONCURRENTLY i ON public.t (a);",
+    )
+    capped = metric_samples([finding], max_per_check=0, now=1.0)
+    assert not [s for s in capped if s.metric.startswith("pgmon_finding_")]

@@ -1,0 +1,48 @@
+"""Content negotiation: text unless OpenMetrics is both asked for and enabled."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from monitor.http import HttpServer
+from monitor.snapshot import SnapshotStore
+from tests.unit.test_exposition import snapshot
+
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
+    "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+def serve(openmetrics: bool) -> HttpServer:
+    store = SnapshotStore()
+    store.put(snapshot("a", 5))
+    server = HttpServer("127.0.0.1", 0, store, lambda: (True, "ready"), lambda: b"[]", openmetrics)
+    server.start()
+    return server
+
+
+def fetch(server: HttpServer) -> tuple[str, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{server.port}/metrics", headers={"Accept": PROMETHEUS_ACCEPT}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_prometheus_gets_openmetrics_only_when_enabled(openmetrics: bool) -> None:
+    server = serve(openmetrics)
+    try:
+        content_type, body = fetch(server)
+    finally:
+        server.stop()
+    if openmetrics:
+        assert content_type.startswith("application/openmetrics-text")
+        assert body.endswith("# EOF\n")
+        assert 'pg_stat_database_xact_commit_total{datname="app",target="a"} 5.0' in body
+    else:
+        assert content_type.startswith("text/plain; version=0.0.4")
+        assert 'pg_stat_database_xact_commit{datname="app",target="a"} 5.0' in body
