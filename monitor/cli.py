@@ -1,4 +1,4 @@
-"""Command line: pgmon run | collect | validate-config | catalog."""
+"""Command line: pgmon run | collect | check | validate-config | catalog | alert-rules."""
 
 from __future__ import annotations
 
@@ -48,7 +48,44 @@ def _parser() -> argparse.ArgumentParser:
     )
     catalog = commands.add_parser("catalog", help="print the metrics catalogue")
     catalog.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    rules = commands.add_parser(
+        "alert-rules", help="print the Prometheus rules, with thresholds of your choice"
+    )
+    rules.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one threshold (names: docs/runbooks.md); repeatable",
+    )
+    rules.add_argument("--thresholds", metavar="FILE", help="YAML mapping of threshold overrides")
+    rules.add_argument(
+        "--max-for", metavar="DURATION", help="cap every `for:` (for test set-ups), e.g. 5s"
+    )
+    rules.add_argument("--runbook-base-url", metavar="URL", help="where docs/runbooks.md is served")
     return parser
+
+
+def _alert_rules(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from monitor.alerting.render import RUNBOOK_BASE_URL, load_overrides, rules_yaml
+    from monitor.durations import parse_seconds
+
+    try:
+        overrides = load_overrides(Path(args.thresholds)) if args.thresholds else {}
+        for item in args.set:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--set {item!r}: expected NAME=VALUE")
+            overrides[name.strip()] = value.strip()
+        max_for = float(parse_seconds(args.max_for)) if args.max_for else None  # type: ignore[arg-type]
+        text = rules_yaml(overrides, max_for, args.runbook_base_url or RUNBOOK_BASE_URL)
+    except (OSError, ValueError) as exc:
+        print(f"pgmon: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -113,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render(args.format))
         return EXIT_OK
+    if args.command == "alert-rules":
+        return _alert_rules(args)
     try:
         settings = _settings(args)
     except ConfigError as exc:

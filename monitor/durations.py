@@ -25,6 +25,8 @@ Seconds = Annotated[PositiveFloat, BeforeValidator(parse_seconds)]
 def format_seconds(seconds: float) -> str:
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
     if seconds >= 60 and seconds % 60 == 0:
         return f"{seconds / 60:g}m"
     return f"{seconds:g}s"

@@ -1,17 +1,21 @@
-"""The configuration reference, generated from the settings model and the collector specs.
+"""Files generated from the code: the configuration reference, the metrics catalogue, the
+findings reference, the alerting rules and their runbooks.
 
-`python -m monitor.reference` rewrites the README section between the markers,
-docs/metrics.md and docs/findings.md; a test fails when any is out of date.
+`python -m monitor.reference` rewrites the README section between the markers and every
+file of `GENERATED`; a test fails when any is out of date.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from monitor.alerting import render as alert_rules
+from monitor.alerting import runbooks
 from monitor.catalog import render as render_catalog
 from monitor.collectors import ALL
 from monitor.durations import format_seconds
@@ -152,13 +156,22 @@ def rewrite_readme(readme: str) -> str:
     return head + settings_reference() + tail
 
 
+GENERATED: dict[str, Callable[[], str]] = {
+    "docs/metrics.md": lambda: render_catalog("markdown"),
+    "docs/findings.md": findings_reference,
+    "docs/runbooks.md": runbooks.render,
+    "alerts/pgmon-rules.yml": alert_rules.rules_yaml,
+}
+
+
 def main(root: str = ".") -> int:
     base = Path(root)
     readme = base / "README.md"
     readme.write_text(rewrite_readme(readme.read_text()))
-    (base / "docs").mkdir(exist_ok=True)
-    (base / "docs" / "metrics.md").write_text(render_catalog("markdown"))
-    (base / "docs" / "findings.md").write_text(findings_reference())
+    for name, produce in GENERATED.items():
+        path = base / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(produce())
     return 0
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from monitor.catalog import entries, render
-from monitor.reference import rewrite_readme
+import pytest
+
+from monitor.catalog import entries
+from monitor.reference import GENERATED, rewrite_readme
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_metrics_catalogue_is_current() -> None:
-    assert (ROOT / "docs" / "metrics.md").read_text() == render("markdown"), "run `make docs`"
-
-
-def test_findings_reference_is_current() -> None:
-    from monitor.reference import findings_reference
-
-    assert (ROOT / "docs" / "findings.md").read_text() == findings_reference(), "run `make docs`"
+@pytest.mark.parametrize(("name", "produce"), GENERATED.items(), ids=list(GENERATED))
+def test_generated_file_is_current(name: str, produce: Callable[[], str]) -> None:
+    assert (ROOT / name).read_text() == produce(), "run `make docs`"
 
 
 def test_readme_configuration_reference_is_current() -> None:
