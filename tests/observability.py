@@ -1,0 +1,187 @@
+"""Real Prometheus and Alertmanager on loopback ports, and a webhook that records what
+Alertmanager sends. A binary that is missing or a server that does not come up is an
+error with its log, never a skip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.daemon import free_port, wait_for
+
+
+def binary(*names: str) -> str:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise AssertionError(f"none of {names} is installed; `make deps` installs them")
+
+
+class Process:
+    """A server process in its own directory, stopped by PID."""
+
+    def __init__(self, name: str, args: list[str], workdir: Path, health_url: str) -> None:
+        self.name = name
+        self.log_path = workdir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: self._healthy(health_url), 30, f"{name} to answer {health_url}")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(f"{name} did not start; log:\n{self.logs()[-4000:]}") from None
+
+    def _healthy(self, url: str) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.logs()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+class Prometheus(Process):
+    def __init__(self, rules: str, scrape_port: int, alertmanager_port: int) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="pgmon-prometheus-"))
+        (workdir / "rules.yml").write_text(rules)
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": ["rules.yml"],
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}
+                ]
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "pgmon",
+                    "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}],
+                }
+            ],
+        }
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            binary("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        super().__init__("prometheus", args, workdir, f"{self.url}/-/ready")
+
+    def api(self, path: str, **params: str) -> Any:
+        url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as exc:
+            body = json.load(exc)
+            raise AssertionError(f"{path} {params}: {body.get('error')}") from None
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+
+class Alertmanager(Process):
+    def __init__(self, config: dict[str, Any]) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="pgmon-alertmanager-"))
+        (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        args = [
+            binary("prometheus-alertmanager", "alertmanager"),
+            f"--config.file={workdir / 'alertmanager.yml'}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",  # no gossip port: a single instance
+        ]
+        super().__init__("alertmanager", args, workdir, f"{self.url}/-/ready")
+
+
+class Webhook:
+    """Records every notification, by path (one path per Alertmanager receiver)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        lock = threading.Lock()
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                payload = json.loads(self.rfile.read(length))
+                with lock:
+                    received.append((self.path.strip("/"), payload))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, receiver: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{receiver}"
+
+    def alerts(self, receiver: str | None = None) -> list[dict[str, Any]]:
+        """Every alert of every notification (to `receiver`), oldest first."""
+        return [
+            alert
+            for path, payload in list(self.received)
+            if receiver is None or path == receiver
+            for alert in payload["alerts"]
+        ]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def routed_to_webhook(example: dict[str, Any], webhook: Webhook) -> dict[str, Any]:
+    """The example configuration with each receiver replaced by the test webhook (one path
+    per receiver) and timings short enough for a test; routes and inhibitions unchanged."""
+    config = json.loads(json.dumps(example))
+    config["global"] = {"resolve_timeout": "1m"}  # no SMTP or Slack secrets here
+    config["route"].update(group_wait="1s", group_interval="1s")
+    config["receivers"] = [
+        {
+            "name": receiver["name"],
+            "webhook_configs": [{"url": webhook.url(receiver["name"]), "send_resolved": True}],
+        }
+        for receiver in example["receivers"]
+    ]
+    return config
