@@ -36,6 +36,10 @@ def render() -> str:
         "In the expressions below, `[[name]]` is a threshold from the table at the end; change",
         "one with `pgmon alert-rules --set name=value > pgmon-rules.yml`.",
         "",
+        "Alert thresholds mark the point where someone should act now. The findings of the",
+        "same names (docs/findings.md) report earlier, as advice, so their defaults are lower.",
+        "Alerts arrive grouped by alert name and target; see `alerts/alertmanager.yml`.",
+        "",
     ]
     for group in GROUPS:
         for alert in group.alerts:
