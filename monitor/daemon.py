@@ -92,6 +92,24 @@ class Daemon:
                 misfire_grace_time=max(1, int(interval)),
             )
 
+    def _run_soon_after_recovery(self) -> None:
+        """A target back from an outage gets all its collectors run now, not at their next
+        turn: an hourly collector would otherwise stay failed (and its data stale) for up to
+        an hour after the server came back."""
+        by_target: dict[str, list[CollectorJob]] = {}
+        for job in self.jobs:
+            by_target.setdefault(job.target.name, []).append(job)
+        for jobs in by_target.values():
+
+            def rerun(jobs: list[CollectorJob] = jobs) -> None:
+                start = datetime.now(UTC)
+                for index, job in enumerate(jobs):
+                    if not job.succeeded:
+                        when = start + timedelta(milliseconds=50 * index)
+                        self.scheduler.modify_job(job.name, next_run_time=when)
+
+            jobs[0].status.on_recovery.append(rerun)
+
     def _schedule_findings(self) -> None:
         interval = self.settings.findings.interval
         self.scheduler.add_job(
@@ -111,6 +129,7 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_signal)
         self.http.start()
         self._schedule()
+        self._run_soon_after_recovery()
         self._schedule_findings()
         self.scheduler.start()
         log.info(

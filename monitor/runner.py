@@ -58,6 +58,7 @@ class TargetStatus:
         self._up: bool | None = None
         self._version = ""
         self._log = get_logger(target=target.name)
+        self.on_recovery: list[Callable[[], None]] = []
         self.publish()
 
     @property
@@ -68,6 +69,7 @@ class TargetStatus:
         version = self._target.main.server_version_text
         with self._lock:
             changed = up != self._up or (up and version != self._version)
+            recovered = up and self._up is False
             if up != self._up:
                 if up:
                     self._log.info("target_up", server_version=version)
@@ -78,6 +80,9 @@ class TargetStatus:
                 self._version = version
         if changed:
             self.publish()
+        if recovered:
+            for callback in self.on_recovery:
+                callback()
 
     def publish(self) -> None:
         with self._lock:

@@ -74,7 +74,8 @@ GROUP = Group(
             name="PgmonCollectorStale",
             expr="(time() - pgmon_collector_last_success_timestamp_seconds "
             "> [[collector_stale_intervals]] * pgmon_collector_interval_seconds "
-            "and pgmon_collector_last_success_timestamp_seconds > 0) " + _SERVER_UP,
+            "and pgmon_collector_last_success_timestamp_seconds > 0 "
+            "and pgmon_collector_available == 1) " + _SERVER_UP,
             levels=(Level("warning"),),
             for_="5m",
             summary="pgmon collector {{ $labels.collector }} on {{ $labels.target }} is stale",

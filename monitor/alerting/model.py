@@ -93,9 +93,14 @@ def substitute(
         value = values[name]
         if pretty:
             return thresholds[name].pretty(value)
-        return value if isinstance(value, str) else f"{value:g}"
+        return value if isinstance(value, str) else exact(value)
 
     return _PLACEHOLDER.sub(one, text)
+
+
+def exact(value: float) -> str:
+    """A number as PromQL reads it back unchanged (`:g` would round 1 GiB to 1.07374e+09)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def anchor(alert_name: str) -> str:

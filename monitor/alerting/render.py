@@ -57,7 +57,10 @@ def _for(duration: str, max_for: float | None) -> str | None:
     seconds = float(parse_seconds(duration))  # type: ignore[arg-type]
     if max_for is not None:
         seconds = min(seconds, max_for)
-    return format_seconds(seconds) if seconds > 0 else None
+    if seconds <= 0:
+        return None
+    # Prometheus durations take whole numbers only: 1.5s must be written 1500ms.
+    return format_seconds(seconds) if seconds.is_integer() else f"{round(seconds * 1000)}ms"
 
 
 def _alert_rules(

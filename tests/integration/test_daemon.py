@@ -161,6 +161,27 @@ def test_target_outage_and_recovery(lone_primary: Cluster) -> None:
     assert logs.count('"event": "target_down"') <= 2, "outage must be logged once, not every run"
 
 
+def test_hourly_collector_runs_as_soon_as_its_target_is_back(lone_primary: Cluster) -> None:
+    """Otherwise it would read as failed (and its data as stale) for up to an hour."""
+    config = {
+        "targets": [{"name": "late", "dsn": monitor_dsn(lone_primary)}],
+        "collectors": {**ALL_FAST, "server": {"interval": "1h"}},
+        "reconnect_backoff_max": "1s",
+        "connect_timeout": "2s",
+    }
+    lone_primary.primary.stop()
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        assert value(daemon.scrape(), "pgmon_collector_up", collector="server") == 0
+        lone_primary.primary.start()
+        wait_for(lambda: value(daemon.scrape(), "pg_up", target="late") == 1, 30, "pg_up 1")
+        wait_for(
+            lambda: value(daemon.scrape(), "pgmon_collector_up", collector="server") == 1,
+            15,
+            "the hourly collector to run after the recovery",
+        )
+
+
 def test_target_down_at_start_up_still_gets_ready() -> None:
     dead = f"postgresql://{MONITOR_ROLE}@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
     with Daemon({"targets": [{"name": "dead", "dsn": dead}]}) as daemon:
