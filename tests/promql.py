@@ -41,6 +41,8 @@ class Query:
 def grafana_substitute(expr: str) -> str:
     def one(match: re.Match[str]) -> str:
         name = next(group for group in match.groups() if group)
+        if name.isdigit():  # $1 in label_replace(): Grafana leaves what is not a variable
+            return match.group(0)
         if name not in GRAFANA_VALUES:
             raise KeyError(f"unknown Grafana variable ${name} in {expr!r}")
         return GRAFANA_VALUES[name]
