@@ -1,5 +1,5 @@
 """Files generated from the code: the configuration reference, the metrics catalogue, the
-findings reference, the alerting rules and their runbooks.
+findings reference, the alerting rules and their runbooks, the Grafana dashboards.
 
 `python -m monitor.reference` rewrites the README section between the markers and every
 file of `GENERATED`; a test fails when any is out of date.
@@ -20,6 +20,8 @@ from monitor.catalog import render as render_catalog
 from monitor.collectors import ALL
 from monitor.durations import format_seconds
 from monitor.findings.checks import all_checks
+from monitor.grafana.generate import DASHBOARDS
+from monitor.grafana.generate import render as render_dashboard
 from monitor.settings import (
     CollectorSettings,
     DatabaseFilter,
@@ -161,6 +163,10 @@ GENERATED: dict[str, Callable[[], str]] = {
     "docs/findings.md": findings_reference,
     "docs/runbooks.md": runbooks.render,
     "alerts/pgmon-rules.yml": alert_rules.rules_yaml,
+    **{
+        f"dashboards/{name}": lambda build=build: render_dashboard(build())  # type: ignore[misc]
+        for name, build in DASHBOARDS.items()
+    },
 }
 
 

@@ -159,7 +159,10 @@ def stack(pg_cluster: Cluster) -> Iterator[Stack]:
             "collectors": COLLECTORS,
             "findings": {
                 "interval": "1s",
-                "thresholds": {"unused_index": {"min_size_bytes": 0}},
+                "thresholds": {
+                    "unused_index": {"min_size_bytes": 0},
+                    "missing_fk_index": {"min_table_size_bytes": 0},
+                },
             },
         }
         webhook = Webhook()
