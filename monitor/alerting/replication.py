@@ -25,7 +25,9 @@ GROUP = Group(
             "of WAL it has not replayed (more than [[replication_lag_bytes]]).",
             runbook=Runbook(
                 meaning="The standby receives WAL faster than it replays it. Queries on it "
-                "see old data, and a failover to it would first have to replay the backlog.",
+                "see old data, and a failover to it would first have to replay the backlog. "
+                "Measured on the standby, so pgmon must watch it (a sidecar per server does); "
+                "the primary's view per standby is on the *Replication* dashboard.",
                 confirm=_STANDBY_SQL,
                 act="Look for what slows replay: replay paused (`pg_wal_replay_resume()`), "
                 "a long query on the standby holding replay back "
