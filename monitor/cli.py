@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         "--max-for", metavar="DURATION", help="cap every `for:` (for test set-ups), e.g. 5s"
     )
     rules.add_argument("--runbook-base-url", metavar="URL", help="where docs/runbooks.md is served")
+    rules.add_argument(
+        "--format",
+        choices=("prometheus", "prometheusrule"),
+        default="prometheus",
+        help="a rule file, or a prometheus-operator PrometheusRule resource",
+    )
     return parser
 
 
@@ -80,7 +86,12 @@ def _alert_rules(args: argparse.Namespace) -> int:
                 raise ValueError(f"--set {item!r}: expected NAME=VALUE")
             overrides[name.strip()] = value.strip()
         max_for = float(parse_seconds(args.max_for)) if args.max_for else None  # type: ignore[arg-type]
-        text = rules_yaml(overrides, max_for, args.runbook_base_url or RUNBOOK_BASE_URL)
+        text = rules_yaml(
+            overrides,
+            max_for,
+            args.runbook_base_url or RUNBOOK_BASE_URL,
+            kubernetes=args.format == "prometheusrule",
+        )
     except (OSError, ValueError) as exc:
         print(f"pgmon: {exc}", file=sys.stderr)
         return EXIT_CONFIG

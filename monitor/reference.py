@@ -163,6 +163,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "docs/findings.md": findings_reference,
     "docs/runbooks.md": runbooks.render,
     "alerts/pgmon-rules.yml": alert_rules.rules_yaml,
+    "deploy/kubernetes/prometheusrule.yaml": lambda: alert_rules.rules_yaml(kubernetes=True),
     **{
         f"dashboards/{name}": lambda build=build: render_dashboard(build())  # type: ignore[misc]
         for name, build in DASHBOARDS.items()
@@ -176,7 +177,7 @@ def main(root: str = ".") -> int:
     readme.write_text(rewrite_readme(readme.read_text()))
     for name, produce in GENERATED.items():
         path = base / name
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(produce())
     return 0
 

@@ -110,7 +110,17 @@ def rules_yaml(
     overrides: Mapping[str, Any] | None = None,
     max_for: float | None = None,
     runbook_base: str = RUNBOOK_BASE_URL,
+    kubernetes: bool = False,
 ) -> str:
-    groups = rule_groups(overrides, max_for, runbook_base)
-    body = yaml.safe_dump({"groups": groups}, sort_keys=False, width=100, allow_unicode=True)
+    """The rule file; with `kubernetes`, the same groups as a prometheus-operator
+    PrometheusRule resource."""
+    document: dict[str, Any] = {"groups": rule_groups(overrides, max_for, runbook_base)}
+    if kubernetes:
+        document = {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {"name": "pgmon", "labels": {"app.kubernetes.io/name": "pgmon"}},
+            "spec": document,
+        }
+    body = yaml.safe_dump(document, sort_keys=False, width=100, allow_unicode=True)
     return HEADER + body
