@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from monitor import __version__
 from monitor.settings import ConfigError, Settings, load_settings
 
 EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
@@ -16,6 +17,7 @@ CHECK_OK, CHECK_WARNING, CHECK_CRITICAL, CHECK_UNKNOWN = 0, 1, 2, 3
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pgmon", description="PostgreSQL health monitoring.")
+    parser.add_argument("--version", action="version", version=f"pgmon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_config(sub: argparse.ArgumentParser, dsn: bool = True) -> argparse.ArgumentParser:
@@ -46,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     with_config(
         commands.add_parser("validate-config", help="check the configuration and exit"), dsn=False
     )
+    health = commands.add_parser(
+        "healthcheck", help="exit 0 if the local daemon answers /healthz (container probes)"
+    )
+    health.add_argument("--url", help="default: /healthz on PGMON_LISTEN's port, or 9189")
     catalog = commands.add_parser("catalog", help="print the metrics catalogue")
     catalog.add_argument("--format", choices=("markdown", "json"), default="markdown")
     rules = commands.add_parser(
@@ -70,6 +76,26 @@ def _parser() -> argparse.ArgumentParser:
         help="a rule file, or a prometheus-operator PrometheusRule resource",
     )
     return parser
+
+
+def _healthcheck(url: str | None) -> int:
+    """For a container HEALTHCHECK: no curl in a slim image, and the port may be changed."""
+    import urllib.request
+
+    from monitor.settings import DEFAULT_PORT, split_listen
+
+    if url is None:
+        try:
+            _, port = split_listen(os.environ.get("PGMON_LISTEN", f":{DEFAULT_PORT}"))
+        except ValueError:
+            port = DEFAULT_PORT
+        url = f"http://127.0.0.1:{port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return EXIT_OK if response.status == 200 else EXIT_UNREACHABLE
+    except OSError as exc:
+        print(f"pgmon: {url}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 def _alert_rules(args: argparse.Namespace) -> int:
@@ -163,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "alert-rules":
         return _alert_rules(args)
+    if args.command == "healthcheck":
+        return _healthcheck(args.url)
     try:
         settings = _settings(args)
     except ConfigError as exc:

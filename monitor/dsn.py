@@ -57,8 +57,17 @@ def display_name(dsn: str) -> str:
 
 def dbname_of(dsn: str) -> str:
     params = conninfo_to_dict(dsn)
-    user = _effective(params, "user", "PGUSER", "") or getpass.getuser()
+    user = _effective(params, "user", "PGUSER", "") or _os_user()
     return _effective(params, "dbname", "PGDATABASE", user)
+
+
+def _os_user() -> str:
+    """libpq's default user name. Containers often run under a UID that has no passwd
+    entry; then there is no default (libpq will say so when it connects)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
 
 
 def with_database(dsn: str, dbname: str) -> str:

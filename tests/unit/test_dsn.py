@@ -63,3 +63,14 @@ def test_bad_duration() -> None:
 
 def test_format_seconds() -> None:
     assert [format_seconds(s) for s in (0.1, 15, 300)] == ["100ms", "15s", "5m"]
+
+
+def test_display_name_under_a_uid_without_passwd_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_entry() -> str:
+        raise KeyError("getpwuid(): uid not found: 10001")
+
+    for variable in ("PGUSER", "PGDATABASE", "PGHOST", "PGPORT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr("getpass.getuser", no_entry)
+    assert display_name("host=db port=5433") == "db:5433/"
+    assert display_name("host=db user=app") == "db:5432/app"

@@ -1,0 +1,200 @@
+"""The Dockerfile built and run for real, without a Docker engine: buildah (vfs storage,
+chroot isolation) over a base image made here with debootstrap (minbase + python3).
+
+The base image is kept in buildah's storage between runs (it only depends on the Debian
+release), so only the first run on a machine pays for debootstrap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_IMAGE = "localhost/pgmon-base:{codename}"
+BASE_PACKAGES = "python3,python3-venv,ca-certificates"
+BUILDAH = ["buildah", "--storage-driver", "vfs"]
+# pip inside the build reaches the package index through the host's network and
+# resolver, and checks certificates against the host's store.
+BUILD_MOUNTS = [
+    "-v",
+    "/etc/ssl/certs:/etc/ssl/certs:ro",
+    "-v",
+    "/etc/resolv.conf:/etc/resolv.conf:ro",
+]
+
+
+def buildah(*args: str, timeout: float = 600) -> str:
+    if shutil.which("buildah") is None:
+        raise AssertionError("buildah is not installed; `make deps` installs it")
+    done = subprocess.run(
+        [*BUILDAH, *args], capture_output=True, text=True, check=False, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"buildah {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def _codename() -> str:
+    for line in Path("/etc/os-release").read_text().splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip('"')
+    raise AssertionError("no VERSION_CODENAME in /etc/os-release")
+
+
+def _mirror() -> str:
+    """The Debian mirror this machine's apt uses, so the base comes from the same place."""
+    sources = sorted(Path("/etc/apt/sources.list.d").glob("*.sources"))
+    for path in sources:
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    listing = Path("/etc/apt/sources.list")
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            parts = line.split()
+            if parts[:1] == ["deb"] and "security" not in line:
+                return next(p for p in parts[1:] if "://" in p)
+    raise AssertionError("found no Debian mirror in the apt sources")
+
+
+def _exists(image: str) -> bool:
+    done = subprocess.run(
+        [*BUILDAH, "images", "--quiet", image], capture_output=True, text=True, check=False
+    )
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def base_image() -> str:
+    codename = _codename()
+    image = BASE_IMAGE.format(codename=codename)
+    if _exists(image):
+        return image
+    if shutil.which("debootstrap") is None:
+        raise AssertionError("debootstrap is not installed; `make deps` installs it")
+    with tempfile.TemporaryDirectory(prefix="pgmon-rootfs-") as workdir:
+        rootfs = Path(workdir) / "rootfs"
+        done = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", codename,
+             str(rootfs), _mirror()],
+            capture_output=True, text=True, check=False, timeout=900,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise AssertionError(f"debootstrap failed:\n{done.stdout[-3000:]}\n{done.stderr}")
+        for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for path in (rootfs / leftover).glob("*"):
+                if path.is_file():
+                    path.unlink()
+        container = buildah("from", "scratch").strip()
+        try:
+            mountpoint = buildah("mount", container).strip()
+            subprocess.run(["cp", "-a", f"{rootfs}/.", mountpoint], check=True)
+            buildah("umount", container)
+            buildah("commit", "--quiet", container, image)
+        finally:
+            buildah("rm", container)
+    return image
+
+
+def build_image(tag: str, base: str) -> str:
+    buildah(
+        "build", "--isolation", "chroot", "--network", "host", "--format", "docker",
+        *BUILD_MOUNTS, "--build-arg", f"BASE_IMAGE={base}", "--tag", tag, str(ROOT),
+    )  # fmt: skip
+    return tag
+
+
+def inspect(image: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(buildah("inspect", "--type", "image", image))
+    return data
+
+
+class Container:
+    """A working container of an image; commands run in it as the image's user."""
+
+    def __init__(self, image: str) -> None:
+        self.name = buildah("from", "--quiet", image).strip()
+        self._logs: dict[int, Path] = {}
+
+    def output(self, proc: subprocess.Popen[bytes]) -> str:
+        """What a `background` command printed so far."""
+        return self._logs[proc.pid].read_text(errors="replace")
+
+    def command(self, *argv: str, env: dict[str, str] | None = None) -> list[str]:
+        settings = [f"--env={key}={value}" for key, value in (env or {}).items()]
+        return [
+            *BUILDAH, "run", "--isolation", "chroot", "--network", "host", *settings,
+            self.name, "--", *argv,
+        ]  # fmt: skip
+
+    def run(
+        self, *argv: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            self.command(*argv, env=env), capture_output=True, text=True, check=False, timeout=120
+        )
+
+    @contextmanager
+    def background(
+        self, *argv: str, env: dict[str, str] | None = None
+    ) -> Iterator[subprocess.Popen[bytes]]:
+        """`argv` running in the container until the block ends; then stopped by its PID."""
+        log_path = Path(tempfile.mkdtemp(prefix="pgmon-container-")) / "output.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                self.command(*argv, env=env), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self._logs[proc.pid] = log_path
+        try:
+            yield proc
+        finally:
+            _stop(proc)
+
+    def remove(self) -> None:
+        buildah("rm", self.name)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return children + [d for child in children for d in _descendants(child)]
+
+
+def _is_buildah(pid: int) -> bool:
+    try:
+        return (
+            Path(f"/proc/{pid}/cmdline")
+            .read_bytes()
+            .split(b"\0")[0]
+            .rsplit(b"/", 1)[-1]
+            .startswith(b"buildah")
+        )
+    except OSError:
+        return True
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the command inside the container, as a container runtime's stop would
+    send it (buildah, signalled itself, kills its child at once); then to buildah."""
+    if proc.poll() is None:
+        inner = [pid for pid in _descendants(proc.pid) if not _is_buildah(pid)]
+        for pid in inner or [proc.pid]:
+            os.kill(pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
