@@ -46,3 +46,15 @@ def test_prometheus_gets_openmetrics_only_when_enabled(openmetrics: bool) -> Non
     else:
         assert content_type.startswith("text/plain; version=0.0.4")
         assert 'pg_stat_database_xact_commit{datname="app",target="a"} 5.0' in body
+
+
+def test_healthcheck_command_follows_the_listen_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.cli import main
+
+    server = serve(openmetrics=False)
+    try:
+        monkeypatch.setenv("PGMON_LISTEN", f"0.0.0.0:{server.port}")
+        assert main(["healthcheck"]) == 0
+    finally:
+        server.stop()
+    assert main(["healthcheck"]) == 1  # nothing listens there any more
