@@ -112,6 +112,11 @@ def build_image(tag: str, base: str) -> str:
     return tag
 
 
+def remove_image(image: str) -> None:
+    if _exists(image):
+        buildah("rmi", "--force", image)
+
+
 def inspect(image: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(buildah("inspect", "--type", "image", image))
     return data

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from monitor import __version__
-from tests.container import Container, base_image, build_image, inspect
+from tests.container import Container, base_image, build_image, inspect, remove_image
 from tests.daemon import Series, free_port, parse, value, wait_for
 from tests.pgserver import PASSWORD_ROLE, PASSWORD_ROLE_PASSWORD, Cluster, Server
 
@@ -19,8 +19,14 @@ UID = "10001"
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    return build_image(TAG, base_image())
+def image() -> Iterator[str]:
+    """Built once per run and removed afterwards: with vfs storage every image is a full
+    copy, and a machine that runs the suite daily must not fill up."""
+    remove_image(TAG)
+    try:
+        yield build_image(TAG, base_image())
+    finally:
+        remove_image(TAG)
 
 
 @pytest.fixture
