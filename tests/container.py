@@ -105,11 +105,15 @@ def base_image() -> str:
 
 
 def build_image(tag: str, base: str) -> str:
-    buildah(
-        "build", "--isolation", "chroot", "--network", "host", "--format", "docker",
-        *BUILD_MOUNTS, "--build-arg", f"BASE_IMAGE={base}", "--tag", tag, str(ROOT),
-    )  # fmt: skip
-    return tag
+    """Build the Dockerfile; the image's ID (a tag alone can leave the image behind)."""
+    with tempfile.TemporaryDirectory(prefix="pgmon-build-") as workdir:
+        iidfile = Path(workdir) / "iid"
+        buildah(
+            "build", "--isolation", "chroot", "--network", "host", "--format", "docker",
+            *BUILD_MOUNTS, "--build-arg", f"BASE_IMAGE={base}", "--tag", tag,
+            "--iidfile", str(iidfile), str(ROOT),
+        )  # fmt: skip
+        return iidfile.read_text().strip().removeprefix("sha256:")
 
 
 def remove_image(image: str) -> None:

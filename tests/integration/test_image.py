@@ -23,10 +23,11 @@ def image() -> Iterator[str]:
     """Built once per run and removed afterwards: with vfs storage every image is a full
     copy, and a machine that runs the suite daily must not fill up."""
     remove_image(TAG)
+    built = build_image(TAG, base_image())
     try:
-        yield build_image(TAG, base_image())
+        yield TAG
     finally:
-        remove_image(TAG)
+        remove_image(built)
 
 
 @pytest.fixture
