@@ -1,4 +1,4 @@
-"""Command line: pgmon run | collect | check | validate-config | catalog | alert-rules."""
+"""Command line: pgmon run | collect | check | validate-config | catalog | alert-rules | demo."""
 
 from __future__ import annotations
 
@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("prometheus", "prometheusrule"),
         default="prometheus",
         help="a rule file, or a prometheus-operator PrometheusRule resource",
+    )
+    from monitor import demo
+
+    demo.add_arguments(
+        commands.add_parser(
+            "demo", help="throwaway primary + standby with problems planted, pgmon watching"
+        )
     )
     return parser
 
@@ -189,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "alert-rules":
         return _alert_rules(args)
+    if args.command == "demo":
+        from monitor import demo
+
+        return demo.run(args)
     if args.command == "healthcheck":
         return _healthcheck(args.url)
     try:

@@ -5,7 +5,6 @@ error with its log, never a skip."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -17,15 +16,16 @@ from typing import Any
 
 import yaml
 
+from monitor.demo.errors import MissingTool
+from monitor.demo.processes import find_program
 from tests.daemon import free_port, wait_for
 
 
 def binary(*names: str) -> str:
-    for name in names:
-        found = shutil.which(name)
-        if found:
-            return found
-    raise AssertionError(f"none of {names} is installed; `make deps` installs them")
+    try:
+        return find_program(*names)
+    except MissingTool as exc:
+        raise AssertionError(f"{exc}; `make deps` installs it") from None
 
 
 class Process:
