@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from monitor.collectors import ALL
 from monitor.findings.report import METRICS as FINDING_METRICS
 from monitor.metrics import MetricSpec
-from monitor.selfmetrics import COLLECTOR_METRICS, TARGET_METRICS
+from monitor.selfmetrics import COLLECTOR_METRICS, DAEMON_METRICS, TARGET_METRICS
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def _versions(min_version: int, removed_in: int) -> str:
 
 
 def entries() -> list[Entry]:
-    found = [Entry("(pgmon)", m) for m in (*TARGET_METRICS, *COLLECTOR_METRICS)]
+    found = [Entry("(pgmon)", m) for m in (*TARGET_METRICS, *COLLECTOR_METRICS, *DAEMON_METRICS)]
     found += [Entry(spec.name, m) for spec in ALL for m in spec.metrics]
     found += [Entry("(findings)", m) for m in FINDING_METRICS]
     names = [e.metric.name for e in found]

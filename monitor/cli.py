@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from monitor.daemon import Daemon
 
     try:
-        daemon = Daemon(settings)
+        daemon = Daemon(settings, reload=lambda: _settings(args))
     except OSError as exc:
         print(f"pgmon: listen {settings.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import fleet, selfmetrics
+from monitor.db import ConnectionBudget
 from monitor.findings.board import FindingsBoard
 from monitor.findings.engine import build_policy
 from monitor.http import HttpServer
 from monitor.logs import get_logger
+from monitor.metrics import build_families
 from monitor.runner import CollectorJob, TargetStatus
-from monitor.settings import Settings, split_listen
-from monitor.snapshot import SnapshotStore
-from monitor.targets import Target, build_targets
+from monitor.settings import ConfigError, Settings, split_listen
+from monitor.snapshot import Snapshot, SnapshotStore
+from monitor.targets import Target, build_targets, shard
 
 log = get_logger()
+
+# Settings read once at start-up; a reload that changes them says a restart is needed.
+RESTART_ONLY = (
+    "listen",
+    "openmetrics",
+    "log_level",
+    "log_format",
+    "findings.interval",
+    "findings.max_series_per_check",
+)
+
+
+def _setting(settings: Settings, dotted: str) -> object:
+    found: object = settings
+    for part in dotted.split("."):
+        found = getattr(found, part)
+    return found
 
 
 def make_jobs(targets: list[Target], store: SnapshotStore) -> list[CollectorJob]:
@@ -47,10 +71,15 @@ def run_all_once(jobs: list[CollectorJob]) -> None:
 
 
 class Daemon:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reload: Callable[[], Settings] | None = None) -> None:
         self.settings = settings
+        self._load = reload
         self.store = SnapshotStore()
-        self.targets = build_targets(settings)
+        self.budget = ConnectionBudget(settings.max_connections)
+        self.targets = shard(settings, build_targets(settings, self.budget))
+        for target in self.targets:
+            self.store.adopt(target.name, target)
+        self._jobs_lock = threading.Lock()
         self.jobs = make_jobs(self.targets, self.store)
         self.findings = FindingsBoard(
             self.targets,
@@ -69,46 +98,68 @@ class Daemon:
             timezone=UTC,
         )
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload_requested = False
+        self.budget.on_change.append(self._publish_daemon_metrics)
+        self._publish_daemon_metrics()
 
     def readiness(self) -> tuple[bool, str]:
-        pending = [job.name for job in self.jobs if not job.completed.is_set()]
+        with self._jobs_lock:
+            jobs = list(self.jobs)
+        pending = [job.name for job in jobs if not job.completed.is_set()]
         if pending:
             return False, f"waiting for a first run of {len(pending)} collectors: " + ", ".join(
                 pending[:10]
             )
         return True, "ready"
 
-    def _schedule(self) -> None:
+    def _publish_daemon_metrics(self) -> None:
+        samples = selfmetrics.daemon_samples(
+            open_connections=self.budget.open,
+            max_connections=self.budget.limit,
+            targets=len(self.targets),
+            shard=(self.settings.shard_index, self.settings.shard_count),
+        )
+        families = build_families(selfmetrics.DAEMON_SPECS, "", samples)
+        self.store.put(Snapshot("", "_daemon", families, time.time()))
+
+    def _schedule(self, jobs: list[CollectorJob]) -> None:
+        """First runs soon (readiness waits for them), a little apart so that start-up is not
+        one burst of queries; later runs at each job's own phase within its interval, so that
+        jobs with equal intervals do not fire together forever."""
         start = datetime.now(UTC)
-        for index, job in enumerate(self.jobs):
+        for index, job in enumerate(jobs):
             interval = job.plan.interval
             self.scheduler.add_job(
                 job.run,
-                IntervalTrigger(seconds=interval, jitter=min(1.0, interval / 10)),
+                fleet.PhasedTrigger(
+                    interval, fleet.phase(job.name, interval), jitter=min(1.0, interval / 10)
+                ),
                 id=job.name,
                 name=job.name,
-                # Spread the first runs a little so that start-up is not one burst of queries.
                 next_run_time=start + timedelta(milliseconds=50 * index),
                 misfire_grace_time=max(1, int(interval)),
             )
 
-    def _run_soon_after_recovery(self) -> None:
+    def _run_soon_after_recovery(self, jobs: list[CollectorJob]) -> None:
         """A target back from an outage gets all its collectors run now, not at their next
         turn: an hourly collector would otherwise stay failed (and its data stale) for up to
         an hour after the server came back."""
         by_target: dict[str, list[CollectorJob]] = {}
-        for job in self.jobs:
+        for job in jobs:
             by_target.setdefault(job.target.name, []).append(job)
-        for jobs in by_target.values():
+        for mine in by_target.values():
 
-            def rerun(jobs: list[CollectorJob] = jobs) -> None:
+            def rerun(mine: list[CollectorJob] = mine) -> None:
                 start = datetime.now(UTC)
-                for index, job in enumerate(jobs):
+                for index, job in enumerate(mine):
                     if not job.succeeded:
                         when = start + timedelta(milliseconds=50 * index)
-                        self.scheduler.modify_job(job.name, next_run_time=when)
+                        # The target may have been removed by a reload meanwhile.
+                        with contextlib.suppress(JobLookupError):
+                            self.scheduler.modify_job(job.name, next_run_time=when)
 
-            jobs[0].status.on_recovery.append(rerun)
+            mine[0].status.on_recovery.append(rerun)
 
     def _schedule_findings(self) -> None:
         interval = self.settings.findings.interval
@@ -123,13 +174,19 @@ class Daemon:
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         self._stop.set()
+        self._wake.set()
+
+    def _on_hangup(self, signum: int, _: FrameType | None) -> None:
+        self._reload_requested = True
+        self._wake.set()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGHUP, self._on_hangup)
         self.http.start()
-        self._schedule()
-        self._run_soon_after_recovery()
+        self._schedule(self.jobs)
+        self._run_soon_after_recovery(self.jobs)
         self._schedule_findings()
         self.scheduler.start()
         log.info(
@@ -137,11 +194,74 @@ class Daemon:
             listen=f"{split_listen(self.settings.listen)[0]}:{self.http.port}",
             targets=[t.name for t in self.targets],
             collectors=len(self.jobs),
+            shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
         )
-        self._stop.wait()
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._reload_requested and not self._stop.is_set():
+                self._reload_requested = False
+                self.reload()
         self.shutdown()
         log.info("stopped")
         return 0
+
+    def reload(self) -> None:
+        """Apply the configuration as it is now: unchanged targets run on untouched."""
+        if self._load is None:
+            log.warning("reload_unsupported")
+            return
+        try:
+            settings = self._load()
+            targets = shard(settings, build_targets(settings, self.budget))
+            policy = build_policy(settings, targets)
+        except ConfigError as exc:
+            log.error("reload_failed", error=str(exc))
+            return
+        current = {t.name: t for t in self.targets}
+        wanted = {t.name for t in targets}
+        kept: list[Target] = []
+        started: list[Target] = []
+        stopped = [t for name, t in current.items() if name not in wanted]
+        for target in targets:
+            old = current.get(target.name)
+            if old is not None and old.signature == target.signature:
+                kept.append(old)
+                continue
+            if old is not None:
+                stopped.append(old)
+            started.append(target)
+        for target in stopped:
+            self._stop_target(target)
+        new_jobs = make_jobs_adopted(started, self.store)
+        with self._jobs_lock:
+            self.jobs = [j for j in self.jobs if j.target in kept] + new_jobs
+        order = {t.name: index for index, t in enumerate(targets)}
+        self.targets = sorted((*kept, *started), key=lambda t: order[t.name])
+        self.findings.replace(self.targets, policy)
+        self._schedule(new_jobs)
+        self._run_soon_after_recovery(new_jobs)
+        ignored = [k for k in RESTART_ONLY if _setting(settings, k) != _setting(self.settings, k)]
+        self.settings = settings
+        self.budget.limit = settings.max_connections
+        self._publish_daemon_metrics()
+        log.info(
+            "reloaded",
+            kept=[t.name for t in kept],
+            started=[t.name for t in started],
+            stopped=[t.name for t in stopped],
+            **({"need_restart": ignored} if ignored else {}),
+        )
+
+    def _stop_target(self, target: Target) -> None:
+        with self._jobs_lock:
+            mine = [j for j in self.jobs if j.target is target]
+        for job in mine:
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(job.name)
+        # Dropped first, so that a run still ending cannot bring its series back.
+        self.store.drop_target(target.name)
+        target.close()
 
     def shutdown(self) -> None:
         # Running queries are bounded by statement_timeout; do not wait for them to end.
@@ -149,3 +269,10 @@ class Daemon:
         self.http.stop()
         for target in self.targets:
             target.close()
+
+
+def make_jobs_adopted(targets: list[Target], store: SnapshotStore) -> list[CollectorJob]:
+    """Jobs for targets joining a running daemon: their snapshots are theirs from now on."""
+    for target in targets:
+        store.adopt(target.name, target)
+    return make_jobs(targets, store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +22,71 @@ class TargetDown(Exception):
 
 class EndpointBusy(Exception):
     """Another run held the connection for longer than this run's timeout."""
+
+
+class BudgetExhausted(Exception):
+    """Every session the daemon may hold is in use, for longer than this run's timeout."""
+
+
+class ConnectionBudget:
+    """How many sessions the daemon holds, over all targets and databases, and at most how
+    many (`limit`; 0: no limit). An endpoint that needs a session at the limit takes the slot
+    of the least recently used idle one (closing it); with none idle it waits, up to its run's
+    timeout, then fails: a bounded wait, never a hang and never one session too many."""
+
+    def __init__(self, limit: int = 0) -> None:
+        self.limit = limit
+        # Re-entrant: closing an evicted endpoint releases its slot from inside `acquire`.
+        self._cond = threading.Condition(threading.RLock())
+        self._open: set[Endpoint] = set()
+        self.on_change: list[Callable[[], None]] = []
+
+    @property
+    def open(self) -> int:
+        with self._cond:
+            return len(self._open)
+
+    def acquire(self, endpoint: Endpoint, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if self.limit <= 0 or len(self._open) < self.limit:
+                    self._open.add(endpoint)
+                    break
+                if self._evict_one(endpoint):
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise BudgetExhausted(
+                        f"all {self.limit} connections of max_connections busy for {timeout:g}s"
+                    )
+                # Woken when a session ends; the poll covers an idle endpoint made busy and
+                # free again before this thread ran.
+                self._cond.wait(min(remaining, 0.1))
+        self._changed()
+
+    def _evict_one(self, wanting: Endpoint) -> bool:
+        for victim in sorted(self._open, key=lambda e: e.last_used):
+            if victim is not wanting and victim.close_if_idle():
+                return True
+        return False
+
+    def release(self, endpoint: Endpoint) -> None:
+        with self._cond:
+            if endpoint not in self._open:
+                return
+            self._open.discard(endpoint)
+            self._cond.notify_all()
+        self._changed()
+
+    def idle(self) -> None:
+        """A session ended: a waiting run may now evict it."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
 
 @dataclass(frozen=True)
@@ -44,9 +109,14 @@ class Endpoint:
     delayed with exponential backoff, so a server in trouble is not hammered.
     """
 
-    def __init__(self, conninfo: str, limits: SessionLimits) -> None:
+    def __init__(
+        self, conninfo: str, limits: SessionLimits, budget: ConnectionBudget | None = None
+    ) -> None:
         self._conninfo = conninfo
         self._limits = limits
+        self._budget = budget or ConnectionBudget()
+        self.last_used = 0.0
+        self._closed = False
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         self._failures = 0
@@ -65,7 +135,7 @@ class Endpoint:
         if not self._lock.acquire(timeout=timeout):
             raise EndpointBusy(f"connection busy for more than {timeout:g}s")
         try:
-            conn = self._connect()
+            conn = self._connect(timeout)
             statement_timeout = min(self._limits.statement_timeout, timeout)
             try:
                 with conn.transaction():
@@ -80,14 +150,42 @@ class Endpoint:
                     self._note_failure()
                 raise
         finally:
+            self.last_used = time.monotonic()
+            if self._closed:
+                self._drop()  # closed while this run held it: close() could not wait
+            self._lock.release()
+            self._budget.idle()
+
+    def close_if_idle(self) -> bool:
+        """Close the session if no run is using it (for the budget); True if closed."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._conn is None:
+                return False
+            self._drop()
+            return True
+        finally:
             self._lock.release()
 
-    def _connect(self) -> psycopg.Connection[Any]:
+    def _connect(self, timeout: float) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed:
             return self._conn
+        if self._conn is not None:
+            self._drop()
+        if self._closed:
+            raise TargetDown("connection closed: the target was removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
             raise TargetDown(f"not reachable; next attempt in {wait:.1f}s")
+        self._budget.acquire(self, timeout)
+        try:
+            return self._open()
+        except BaseException:
+            self._budget.release(self)
+            raise
+
+    def _open(self) -> psycopg.Connection[Any]:
         try:
             conn = psycopg.connect(
                 self._conninfo,
@@ -131,9 +229,12 @@ class Endpoint:
         if conn is not None:
             with suppress(psycopg.Error):
                 conn.close()
+            self._budget.release(self)
 
     def close(self, wait: float = 1.0) -> None:
-        """Close the session; a query still running is cancelled rather than waited for."""
+        """Close the session; a query still running is cancelled rather than waited for
+        (the run holding it then closes it on its way out)."""
+        self._closed = True
         if not self._lock.acquire(timeout=wait):
             conn = self._conn
             if conn is not None:

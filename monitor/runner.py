@@ -13,7 +13,7 @@ import psycopg.errors
 
 from monitor import selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
-from monitor.db import Endpoint, EndpointBusy, TargetDown
+from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown
 from monitor.logs import get_logger
 from monitor.metrics import Sample, build_families
 from monitor.snapshot import Snapshot, SnapshotStore
@@ -88,7 +88,9 @@ class TargetStatus:
         with self._lock:
             samples = list(selfmetrics.target_samples(bool(self._up), self._version))
         families = build_families(selfmetrics.TARGET_SPECS, self._target.name, samples)
-        self._store.put(Snapshot(self._target.name, "_target", families, time.time()))
+        self._store.put(
+            Snapshot(self._target.name, "_target", families, time.time()), owner=self._target
+        )
 
 
 class CollectorJob:
@@ -134,7 +136,7 @@ class CollectorJob:
             )
         except TargetDown as exc:
             samples, kept, outcome = [], {}, Outcome(ok=False, target_down=True, error=str(exc))
-        except (psycopg.Error, EndpointBusy, DeadlineExceeded) as exc:
+        except (psycopg.Error, EndpointBusy, BudgetExhausted, DeadlineExceeded) as exc:
             samples, kept, outcome = [], {}, Outcome(ok=False, error=_describe(exc))
         except Exception as exc:  # a bug in a collector must not stop the others
             self._log.exception("collector_crashed")
@@ -155,7 +157,7 @@ class CollectorJob:
                 raise DeadlineExceeded(f"run timeout reached before database {datname}")
             try:
                 into.extend(self._run_in(self.target.endpoint(datname), datname, deadline, kept))
-            except (TargetDown, psycopg.OperationalError) as exc:
+            except (TargetDown, BudgetExhausted, psycopg.OperationalError) as exc:
                 # One database refusing connections, timing out or being dropped under us is
                 # that database's problem: the others are still reported.
                 failed.append(f"{datname}: {_describe(exc)}")
@@ -235,7 +237,8 @@ class CollectorJob:
         families += build_families(selfmetrics.COLLECTOR_SPECS, self.target.name, own)
         rows = {name: tuple(found) for name, found in kept.items()}
         self._store.put(
-            Snapshot(self.target.name, self.plan.spec.name, families, time.time(), rows)
+            Snapshot(self.target.name, self.plan.spec.name, families, time.time(), rows),
+            owner=self.target,
         )
 
     def _report(self, outcome: Outcome) -> None:

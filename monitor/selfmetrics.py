@@ -47,8 +47,24 @@ TARGET_METRICS = (
     ),
 )
 
+# The daemon's own state; their `target` label is empty.
+DAEMON_METRICS = (
+    gauge(
+        "pgmon_connections_open",
+        "Sessions the daemon holds to monitored servers, over all targets and databases.",
+    ),
+    gauge("pgmon_connections_max", "The max_connections setting (0: no limit)."),
+    gauge(
+        "pgmon_shard_targets",
+        "Targets this daemon keeps as shard `shard_index` of `shard_count`.",
+        "shard_index",
+        "shard_count",
+    ),
+)
+
 COLLECTOR_SPECS: dict[str, MetricSpec] = {m.name: m for m in COLLECTOR_METRICS}
 TARGET_SPECS: dict[str, MetricSpec] = {m.name: m for m in TARGET_METRICS}
+DAEMON_SPECS: dict[str, MetricSpec] = {m.name: m for m in DAEMON_METRICS}
 
 
 def collector_samples(
@@ -85,3 +101,11 @@ def target_samples(up: bool, version: str) -> Iterable[Sample]:
     yield Sample("pg_up", (), 1.0 if up else 0.0)
     if version:
         yield Sample("pg_static", (short_version(version), version), 1.0)
+
+
+def daemon_samples(
+    *, open_connections: int, max_connections: int, targets: int, shard: tuple[int, int]
+) -> Iterable[Sample]:
+    yield Sample("pgmon_connections_open", (), open_connections)
+    yield Sample("pgmon_connections_max", (), max_connections)
+    yield Sample("pgmon_shard_targets", (str(shard[0]), str(shard[1])), targets)

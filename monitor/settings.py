@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -150,6 +158,20 @@ class Settings(BaseSettings):
     reconnect_backoff_max: Seconds = Field(
         60.0, description="Longest wait between reconnection attempts to a target that is down."
     )
+    shard_count: PositiveInt = Field(
+        1,
+        description="Number of pgmon daemons sharing the target list (Prometheus hashmod): "
+        "each keeps the targets whose name hashes to its `shard_index`.",
+    )
+    shard_index: NonNegativeInt = Field(
+        0, description="This daemon's shard, from 0 to `shard_count` - 1."
+    )
+    max_connections: NonNegativeInt = Field(
+        0,
+        description="Most sessions the daemon holds over all targets and databases (0: no "
+        "limit, i.e. one per target and visited database). At the limit, the least recently "
+        "used idle session is closed; a run that finds none idle fails after its timeout.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     log_format: str = Field("auto", description="json, console, or auto (json unless a terminal).")
 
@@ -182,6 +204,14 @@ class Settings(BaseSettings):
         if value.lower() not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        if self.shard_index >= self.shard_count:
+            raise ValueError(
+                f"shard_index {self.shard_index} must be below shard_count {self.shard_count}"
+            )
+        return self
 
     @field_validator("log_format")
     @classmethod

@@ -38,6 +38,9 @@ class Snapshot:
         return sum(len(family.samples) for family in self.families)
 
 
+_DROPPED = object()
+
+
 @dataclass(frozen=True)
 class _Rendered:
     version: int
@@ -83,14 +86,26 @@ class SnapshotStore:
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._version = 0
         self._rendered: dict[bool, _Rendered] = {}
+        self._owners: dict[str, object] = {}
 
-    def put(self, snapshot: Snapshot) -> None:
+    def put(self, snapshot: Snapshot, owner: object | None = None) -> None:
+        """Keep `snapshot`; with an `owner`, only if no other owner took the target over
+        (`adopt`) and it was not dropped: a run that ends after its target was removed or
+        replaced by a reload leaves no trace."""
         with self._lock:
+            current = self._owners.get(snapshot.target)
+            if owner is not None and current is not None and current is not owner:
+                return
             self._snapshots[(snapshot.target, snapshot.source)] = snapshot
             self._version += 1
 
+    def adopt(self, target: str, owner: object) -> None:
+        with self._lock:
+            self._owners[target] = owner
+
     def drop_target(self, target: str) -> None:
         with self._lock:
+            self._owners[target] = _DROPPED
             for key in [key for key in self._snapshots if key[0] == target]:
                 del self._snapshots[key]
             self._version += 1

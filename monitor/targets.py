@@ -6,9 +6,10 @@ import fnmatch
 import threading
 from dataclasses import dataclass, field
 
+from monitor import fleet
 from monitor.collectors import ALL, BY_NAME
 from monitor.collectors.base import CollectorSpec
-from monitor.db import Endpoint, SessionLimits
+from monitor.db import ConnectionBudget, Endpoint, SessionLimits
 from monitor.dsn import dbname_of, display_name, secrets_of, with_database
 from monitor.settings import (
     CollectorSettings,
@@ -39,12 +40,19 @@ class Target:
     databases: DatabaseFilter
     limits: SessionLimits
     ignore: tuple[IgnoreRuleSettings, ...] = ()
+    budget: ConnectionBudget = field(default_factory=ConnectionBudget, repr=False, compare=False)
     main: Endpoint = field(init=False)
     _others: dict[str, Endpoint] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.main = Endpoint(self.dsn, self.limits)
+        self.main = Endpoint(self.dsn, self.limits, self.budget)
+
+    @property
+    def signature(self) -> tuple[object, ...]:
+        """Everything a reload compares: equal signatures mean the target runs on untouched."""
+        ignore = tuple(rule.model_dump_json() for rule in self.ignore)
+        return (self.dsn, self.plans, self.databases.model_dump_json(), self.limits, ignore)
 
     def wants(self, datname: str) -> bool:
         include = self.databases.include
@@ -60,7 +68,7 @@ class Target:
             found = self._others.get(datname)
             if found is None:
                 found = self._others[datname] = Endpoint(
-                    with_database(self.dsn, datname), self.limits
+                    with_database(self.dsn, datname), self.limits, self.budget
                 )
             return found
 
@@ -112,7 +120,7 @@ def _plans(settings: Settings, target: TargetSettings, where: str) -> tuple[Plan
     return tuple(plans)
 
 
-def build_targets(settings: Settings) -> list[Target]:
+def build_targets(settings: Settings, budget: ConnectionBudget | None = None) -> list[Target]:
     """Every configured target; with none configured, one from libpq's PG* environment."""
     _check_collector_names("collectors", settings.collectors)
     configured = list(settings.targets) + [TargetSettings(dsn=dsn) for dsn in settings.dsn]
@@ -142,9 +150,16 @@ def build_targets(settings: Settings) -> list[Target]:
                 databases=target.databases,
                 limits=limits,
                 ignore=tuple(target.ignore),
+                budget=budget or ConnectionBudget(),
             )
         )
     return targets
+
+
+def shard(settings: Settings, targets: list[Target]) -> list[Target]:
+    """The targets this daemon keeps when `shard_count` daemons share the list."""
+    count, index = settings.shard_count, settings.shard_index
+    return [t for t in targets if fleet.in_shard(t.name, count, index)]
 
 
 def all_secrets(settings: Settings) -> list[str]:

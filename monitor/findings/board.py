@@ -26,15 +26,22 @@ class FindingsBoard:
         self._json = b"[]\n"
         self.findings: list[Finding] = []
 
+    def replace(self, targets: Sequence[Target], policy: Policy) -> None:
+        """After a reload: the next evaluation covers the new targets with the new policy."""
+        with self._lock:
+            self._targets, self._policy = targets, policy
+
     def evaluate(self) -> None:
-        nodes = [n for t in self._targets if (n := node_of(t, self._store)) is not None]
-        findings = evaluate(nodes, self._policy)
+        with self._lock:
+            targets, policy = self._targets, self._policy
+        nodes = [n for t in targets if (n := node_of(t, self._store)) is not None]
+        findings = evaluate(nodes, policy)
         now = time.time()
-        for target in self._targets:
+        for target in targets:
             mine = [f for f in findings if f.target == target.name]
             samples = metric_samples(mine, self._max_per_check, now)
             families = build_families(SPECS, target.name, samples)
-            self._store.put(Snapshot(target.name, "_findings", families, now))
+            self._store.put(Snapshot(target.name, "_findings", families, now), owner=target)
         with self._lock:
             self.findings = findings
             self._json = as_json(findings).encode()

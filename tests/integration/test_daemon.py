@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -361,4 +362,166 @@ def test_one_unreachable_database_does_not_hide_the_others(pg_cluster: Cluster) 
         assert "pgmon_closed_db" in result.stderr
     finally:
         for name in ("pgmon_open_db", "pgmon_closed_db"):
+            primary.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def _names_in_two_shards() -> tuple[str, str]:
+    """Two target names that hashmod 2 sends to different shards (0, then 1)."""
+    from monitor.fleet import shard_of
+
+    candidates = [f"node-{i}" for i in range(20)]
+    return (
+        next(n for n in candidates if shard_of(n, 2) == 0),
+        next(n for n in candidates if shard_of(n, 2) == 1),
+    )
+
+
+def test_two_shards_split_the_targets(pg_cluster: Cluster) -> None:
+    first, second = _names_in_two_shards()
+    targets = [{"name": n, "dsn": monitor_dsn(pg_cluster)} for n in (second, first)]
+    kept: list[set[str]] = []
+    for index in range(2):
+        config = {"targets": targets, "shard_count": 2, "shard_index": index}
+        with Daemon(config) as daemon:
+            daemon.wait_ready()
+            series = daemon.scrape()
+            kept.append({dict(lbl)["target"] for (name, lbl) in series if name == "pg_up"})
+            assert value(series, "pgmon_shard_targets", shard_index=str(index)) == 1
+    assert kept == [{first}, {second}]
+
+
+def test_shard_index_out_of_range_exits_2(pg_cluster: Cluster) -> None:
+    result = run_cli("validate-config", env={"PGMON_SHARD_COUNT": "2", "PGMON_SHARD_INDEX": "2"})
+    assert result.returncode == 2
+    assert "shard_index 2 must be below shard_count 2" in result.stderr
+
+
+def test_sighup_reloads_targets_without_a_gap(pg_cluster: Cluster) -> None:
+    import signal
+
+    import yaml
+
+    # a watches the replica, so that its sessions can be told apart from b's and c's.
+    dsns = {
+        "a": pg_cluster.replica.dsn(user=MONITOR_ROLE),
+        "b": monitor_dsn(pg_cluster),
+        "c": monitor_dsn(pg_cluster),
+    }
+
+    def config(*names: str) -> dict[str, object]:
+        return {
+            "targets": [{"name": n, "dsn": dsns[n]} for n in names],
+            "collectors": ALL_FAST,
+        }
+
+    with Daemon(config("a", "b")) as daemon:
+        daemon.wait_ready()
+        listen = yaml.safe_load(daemon.config_path.read_text())["listen"]
+        series = daemon.scrape()
+        assert value(series, "pg_up", target="a") == 1
+        assert value(series, "pg_up", target="b") == 1
+        assert _pgmon_backend_pids(pg_cluster.replica)
+        b_sessions = _pgmon_backend_pids(pg_cluster.primary)
+
+        daemon.config_path.write_text(yaml.safe_dump({"listen": listen, **config("b", "c")}))
+        daemon.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            series = daemon.scrape()
+            # b never disappears, not even for one scrape, while the reload happens.
+            assert value(series, "pg_up", target="b") == 1
+            assert value(series, "pgmon_collector_up", target="b", collector="locks") is not None
+            if (
+                value(series, "pg_up", target="a") is None
+                and value(series, "pgmon_collector_up", target="c", collector="locks") == 1
+            ):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"reload did not take effect; log:\n{daemon.logs()}")
+        assert not [key for key in series if dict(key[1]).get("target") == "a"]
+        daemon.wait_ready()
+        wait_for(lambda: not _pgmon_backend_pids(pg_cluster.replica), 10, "a's sessions to close")
+        # b kept its sessions (c opened its own besides them).
+        assert b_sessions <= _pgmon_backend_pids(pg_cluster.primary)
+
+        daemon.config_path.write_text("targets: [unclosed\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: '"event": "reload_failed"' in daemon.logs(), 10, "reload_failed")
+        time.sleep(2)
+        series = daemon.scrape()
+        assert daemon.proc.poll() is None
+        assert value(series, "pg_up", target="b") == 1
+        assert value(series, "pg_up", target="c") == 1
+        wait_for(
+            lambda: (
+                (
+                    value(
+                        daemon.scrape(),
+                        "pgmon_collector_last_success_timestamp_seconds",
+                        target="c",
+                        collector="locks",
+                    )
+                    or 0
+                )
+                > time.time() - 3
+            ),
+            10,
+            "c to keep collecting",
+        )
+    logs = daemon.logs()
+    assert logs.count('"event": "reload_failed"') == 1
+    assert "not valid YAML" in logs
+    assert '"event": "reloaded"' in logs
+
+
+def _pgmon_backend_pids(server: Any) -> set[int]:
+    rows = server.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'pgmon'")
+    return {int(row[0]) for row in rows}
+
+
+def test_connection_budget_caps_sessions(pg_cluster: Cluster) -> None:
+    primary = pg_cluster.primary
+    names = [f"pgmon_budget_{i}" for i in range(5)]
+    for name in names:
+        primary.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
+        primary.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        primary.execute("CREATE TABLE t (id int PRIMARY KEY)", dbname=name)
+    slow = {"interval": "2s", "timeout": "2s"}
+    try:
+        config = {
+            "targets": [
+                {
+                    "name": "p",
+                    "dsn": monitor_dsn(pg_cluster),
+                    "databases": {"include": ["pgmon_budget_*"]},
+                }
+            ],
+            "collectors": {**ALL_FAST, "tables": slow, "indexes": slow},
+            "max_connections": 2,
+        }
+        with Daemon(config) as daemon:
+            daemon.wait_ready()
+            most = 0
+            seen: set[str] = set()
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                most = max(most, len(_pgmon_backend_pids(pg_cluster.primary)))
+                series = daemon.scrape()
+                assert (value(series, "pgmon_connections_open") or 0) <= 2
+                seen |= {
+                    dict(lbl)["datname"]
+                    for (name, lbl) in series
+                    if name == "pg_stat_user_tables_n_live_tup"
+                }
+                if seen >= set(names) and time.monotonic() > deadline - 20:
+                    break
+                time.sleep(0.05)
+            assert most <= 2, most
+            assert seen >= set(names), seen
+            series = daemon.scrape()
+            assert value(series, "pgmon_connections_max") == 2
+            assert value(series, "pg_up", target="p") == 1
+    finally:
+        for name in names:
             primary.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
