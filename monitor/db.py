@@ -130,13 +130,16 @@ class Endpoint:
         return self._conn is not None and not self._conn.closed
 
     @contextmanager
-    def session(self, timeout: float) -> Iterator[psycopg.Connection[Any]]:
-        """A read-only transaction whose statements cannot outlive `timeout`."""
+    def session(
+        self, timeout: float, statement_timeout: float | None = None
+    ) -> Iterator[psycopg.Connection[Any]]:
+        """A read-only transaction whose statements cannot outlive `timeout`, each limited to
+        `statement_timeout` (default: the configured one)."""
         if not self._lock.acquire(timeout=timeout):
             raise EndpointBusy(f"connection busy for more than {timeout:g}s")
         try:
             conn = self._connect(timeout)
-            statement_timeout = min(self._limits.statement_timeout, timeout)
+            statement_timeout = min(statement_timeout or self._limits.statement_timeout, timeout)
             try:
                 with conn.transaction():
                     conn.execute(

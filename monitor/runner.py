@@ -203,7 +203,7 @@ class CollectorJob:
             raise DeadlineExceeded("run timeout reached")
         is_main = endpoint is self.target.main
         try:
-            with endpoint.session(remaining) as conn:
+            with endpoint.session(remaining, self.plan.spec.statement_timeout) as conn:
                 if is_main:
                     self.status.record(True)
                 return work(conn)

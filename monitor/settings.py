@@ -149,7 +149,9 @@ class Settings(BaseSettings):
         default_factory=FindingsSettings, description="Heuristics: schedule, thresholds, ignores."
     )
     statement_timeout: Seconds = Field(
-        5.0, description="statement_timeout of every pgmon session (capped by the run's timeout)."
+        5.0,
+        description="statement_timeout of pgmon's statements (capped by the run's timeout); "
+        "index_catalog and bloat, which read a whole catalogue in one statement, allow 45s.",
     )
     lock_timeout: Seconds = Field(
         0.1, description="lock_timeout of every pgmon session: never queue behind a lock."

@@ -72,6 +72,9 @@ class CollectorSpec:
     timeout: float
     per_database: bool = False
     top_n: int | None = None
+    # Collectors that read a whole catalogue in one statement need longer than the
+    # configured statement_timeout on big databases; the run's timeout still caps it.
+    statement_timeout: float | None = None
     by_name: dict[str, MetricSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -52,5 +52,6 @@ SPEC = CollectorSpec(
     collect=collect,
     interval=3600.0,
     timeout=60.0,
+    statement_timeout=45.0,
     per_database=True,
 )

@@ -67,5 +67,6 @@ SPEC = CollectorSpec(
     collect=collect,
     interval=300.0,
     timeout=60.0,
+    statement_timeout=45.0,
     per_database=True,
 )

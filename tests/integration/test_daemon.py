@@ -296,6 +296,11 @@ def test_session_settings(pg_cluster: Cluster) -> None:
             assert shown.statement_timeout == "2s"  # capped by the run's own timeout
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
+        # A catalogue-wide collector's own, longer limit, still capped by its run.
+        with endpoint.session(timeout=60, statement_timeout=45) as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("45s",)
+        with endpoint.session(timeout=3, statement_timeout=45) as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("3s",)
     finally:
         endpoint.close()
 
