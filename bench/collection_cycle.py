@@ -24,28 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.schema import many_tables_sql  # noqa: E402
 from monitor.daemon import make_jobs, run_all_once  # noqa: E402
 from monitor.settings import load_settings  # noqa: E402
 from monitor.snapshot import SnapshotStore  # noqa: E402
 from monitor.targets import build_targets  # noqa: E402
 from tests.daemon import Daemon  # noqa: E402
 from tests.pgserver import MONITOR_ROLE, Cluster  # noqa: E402
-
-SCHEMA = """
-DO $$
-BEGIN
-  FOR i IN 1..%(tables)s LOOP
-    EXECUTE format('CREATE TABLE bench_t%%s (id bigint PRIMARY KEY, a int, b int, c text)', i);
-    EXECUTE format('CREATE INDEX ON bench_t%%s (a)', i);
-    EXECUTE format('CREATE INDEX ON bench_t%%s (b)', i);
-    EXECUTE format('CREATE INDEX ON bench_t%%s (a, b)', i);
-    EXECUTE format('INSERT INTO bench_t%%s SELECT g, mod(g, 7), mod(g, 11), md5(g::text)
-                    FROM generate_series(1, 1 + mod(%%s, 50)) g', i, i);
-    -- One transaction per 100 tables keeps the lock table from overflowing.
-    IF mod(i, 100) = 0 THEN COMMIT; END IF;
-  END LOOP;
-END $$;
-"""
 
 
 def cpu_seconds() -> float:
@@ -77,7 +62,7 @@ def main() -> int:
         primary = cluster.primary
         started = time.monotonic()
         with primary.connect() as conn:
-            conn.execute(SCHEMA % {"tables": args.tables})  # type: ignore[call-overload]
+            conn.execute(many_tables_sql(args.tables, ("a", "b", "a, b")))  # type: ignore[arg-type]
             conn.execute("ANALYZE")
         figures["build_seconds"] = round(time.monotonic() - started, 1)
         figures["indexes"] = int(

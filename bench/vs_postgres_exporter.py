@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 from psycopg import ClientCursor, sql  # noqa: E402
 
+from bench.schema import many_tables_sql  # noqa: E402
 from monitor.collectors import ALL  # noqa: E402
 from tests.daemon import Daemon, free_port, wait_for  # noqa: E402
 from tests.pgserver import MONITOR_ROLE, Cluster  # noqa: E402
@@ -58,21 +59,6 @@ EXPORTER_BINARY = "prometheus-postgres-exporter"
 EXPORTER_PACKAGE = "prometheus-postgres-exporter"
 FRESHNESS_SECONDS = 15.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-TABLES = """
-DO $$
-BEGIN
-  FOR i IN 1..%(tables)s LOOP
-    EXECUTE format('CREATE TABLE bench_t%%s (id bigint PRIMARY KEY, a int, b int, c text)', i);
-    EXECUTE format('CREATE INDEX ON bench_t%%s (a)', i);
-    EXECUTE format('CREATE INDEX ON bench_t%%s (b)', i);
-    EXECUTE format('INSERT INTO bench_t%%s SELECT g, mod(g, 7), mod(g, 11), md5(g::text)
-                    FROM generate_series(1, 1 + mod(%%s, 50)) g', i, i);
-    -- One transaction per 100 tables keeps the lock table from overflowing.
-    IF mod(i, 100) = 0 THEN COMMIT; END IF;
-  END LOOP;
-END $$;
-"""
 
 
 # -- process figures ---------------------------------------------------------------
@@ -229,7 +215,7 @@ def build(cluster: Cluster, tables: int, databases: int) -> list[str]:
             sql.SQL("CREATE ROLE {} LOGIN IN ROLE pg_monitor").format(sql.Identifier(EXPORTER_ROLE))
         )
     with primary.connect(names[0]) as conn:
-        conn.execute(TABLES % {"tables": tables})  # type: ignore[call-overload]
+        conn.execute(many_tables_sql(tables, ("a", "b")))  # type: ignore[arg-type]
         conn.execute("ANALYZE")
     with primary.connect() as conn:
         for name in names[1:]:
