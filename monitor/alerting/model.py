@@ -103,6 +103,11 @@ def exact(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def placeholders(text: str) -> list[str]:
+    """The names of the `[[name]]` placeholders in `text`, in order."""
+    return _PLACEHOLDER.findall(text)
+
+
 def anchor(alert_name: str) -> str:
     """The Markdown heading anchor of an alert's runbook (headings are the bare name)."""
     return alert_name.lower()

@@ -68,7 +68,7 @@ def _alert_rules(
 ) -> list[dict[str, Any]]:
     rules = []
     for level in alert.levels:
-        scope = {**values, "covered_checks": covered_checks()}
+        scope = dict(values)
         if level.threshold:
             scope["level"] = values[level.threshold]
         thresholds = {**BY_NAME, "level": BY_NAME[level.threshold]} if level.threshold else BY_NAME
@@ -102,7 +102,7 @@ def rule_groups(
     max_for: float | None = None,
     runbook_base: str = RUNBOOK_BASE_URL,
 ) -> list[dict[str, Any]]:
-    values = resolve(overrides or {})
+    values = {**resolve(overrides or {}), "covered_checks": covered_checks()}
     return [_group(g, values, max_for, runbook_base) for g in GROUPS]
 
 

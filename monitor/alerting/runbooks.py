@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.alerting import GROUPS
-from monitor.alerting.model import Alert
+from monitor.alerting.model import Alert, placeholders
 from monitor.alerting.render import covered_checks, resolve
 from monitor.alerting.thresholds import BY_NAME, THRESHOLDS
 
@@ -16,15 +16,11 @@ def _fires_when(alert: Alert) -> list[str]:
         if level.threshold:
             expr = expr.replace("[[level]]", f"[[{level.threshold}]]")
         lines.append(f"- **{level.severity}** after {alert.for_}: `{expr}`")
-        names = sorted(set(BY_NAME) & set(_placeholders(expr)))
+        names = sorted(set(BY_NAME) & set(placeholders(expr)))
         if names:
             shown = ", ".join(f"`{n}` = {BY_NAME[n].pretty(values[n])}" for n in names)
             lines.append(f"  (thresholds: {shown})")
     return lines
-
-
-def _placeholders(expr: str) -> list[str]:
-    return [part.split("]]", 1)[0] for part in expr.split("[[")[1:]]
 
 
 def render() -> str:
