@@ -5,7 +5,6 @@ error with its log, never a skip."""
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import threading
 import urllib.parse
@@ -16,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from monitor.demo.errors import MissingTool
-from monitor.demo.processes import find_program
-from tests.daemon import free_port, wait_for
+from monitor.demo.errors import DemoError, MissingTool
+from monitor.demo.processes import Child, find_program
+from tests.daemon import free_port
 
 
 def binary(*names: str) -> str:
@@ -28,41 +27,16 @@ def binary(*names: str) -> str:
         raise AssertionError(f"{exc}; `make deps` installs it") from None
 
 
-class Process:
-    """A server process in its own directory, stopped by PID."""
+class Process(Child):
+    """A server process in its own directory, stopped by PID; one that does not come up is
+    a test failure with the end of its log."""
 
     def __init__(self, name: str, args: list[str], workdir: Path, health_url: str) -> None:
-        self.name = name
-        self.log_path = workdir / f"{name}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        super().__init__(name, args, workdir / f"{name}.log")
         try:
-            wait_for(lambda: self._healthy(health_url), 30, f"{name} to answer {health_url}")
-        except AssertionError:
-            self.stop()
-            raise AssertionError(f"{name} did not start; log:\n{self.logs()[-4000:]}") from None
-
-    def _healthy(self, url: str) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"{self.name} exited ({self.proc.returncode}):\n{self.logs()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+            self.wait_healthy(health_url)
+        except DemoError as exc:
+            raise AssertionError(f"{name} did not start: {exc}") from None
 
 
 class Prometheus(Process):
