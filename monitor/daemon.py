@@ -21,7 +21,6 @@ from monitor.findings.board import FindingsBoard
 from monitor.findings.engine import build_policy
 from monitor.http import HttpServer
 from monitor.logs import get_logger
-from monitor.metrics import build_families
 from monitor.runner import CollectorJob, TargetStatus
 from monitor.settings import ConfigError, Settings, split_listen
 from monitor.snapshot import Snapshot, SnapshotStore
@@ -120,8 +119,9 @@ class Daemon:
             targets=len(self.targets),
             shard=(self.settings.shard_index, self.settings.shard_count),
         )
-        families = build_families(selfmetrics.DAEMON_SPECS, "", samples)
-        self.store.put(Snapshot("", "_daemon", families, time.time()))
+        self.store.put(
+            Snapshot("", "_daemon", selfmetrics.DAEMON_SPECS, list(samples), time.time())
+        )
 
     def _schedule(self, jobs: list[CollectorJob]) -> None:
         """First runs soon (readiness waits for them), a little apart so that start-up is not

@@ -13,9 +13,10 @@ import psycopg.errors
 
 from monitor import selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
+from monitor.collectors.remainder import cut
 from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown
 from monitor.logs import get_logger
-from monitor.metrics import Sample, build_families
+from monitor.metrics import Sample
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Plan, Target
 
@@ -87,9 +88,9 @@ class TargetStatus:
     def publish(self) -> None:
         with self._lock:
             samples = list(selfmetrics.target_samples(bool(self._up), self._version))
-        families = build_families(selfmetrics.TARGET_SPECS, self._target.name, samples)
         self._store.put(
-            Snapshot(self._target.name, "_target", families, time.time()), owner=self._target
+            Snapshot(self._target.name, "_target", selfmetrics.TARGET_SPECS, samples, time.time()),
+            owner=self._target,
         )
 
 
@@ -102,6 +103,7 @@ class CollectorJob:
         self._store = store
         self.status = status
         self._state: dict[str, Any] = {}
+        self._specs = {**plan.spec.by_name, **selfmetrics.COLLECTOR_SPECS}
         self._errors = 0
         self._last_success = 0.0
         self._last: Outcome | None = None
@@ -161,6 +163,8 @@ class CollectorJob:
                 # One database refusing connections, timing out or being dropped under us is
                 # that database's problem: the others are still reported.
                 failed.append(f"{datname}: {_describe(exc)}")
+        if spec.remainder is not None and self.plan.top_n is not None:
+            into[:] = cut(into, self.plan.top_n, spec.remainder)
         if failed:
             raise PartlyFailed("; ".join(failed))
 
@@ -223,7 +227,6 @@ class CollectorJob:
             self._last_success = time.time()
         elif outcome.available:
             self._errors += 1
-        families = build_families(self.plan.spec.by_name, self.target.name, samples)
         own = selfmetrics.collector_samples(
             collector=self.plan.spec.name,
             duration=duration,
@@ -231,13 +234,15 @@ class CollectorJob:
             errors=self._errors,
             ok=outcome.ok,
             available=outcome.available,
-            series=sum(len(f.samples) for f in families),
+            series=len(samples),
             interval=self.plan.interval,
         )
-        families += build_families(selfmetrics.COLLECTOR_SPECS, self.target.name, own)
+        samples.extend(own)
         rows = {name: tuple(found) for name, found in kept.items()}
         self._store.put(
-            Snapshot(self.target.name, self.plan.spec.name, families, time.time(), rows),
+            Snapshot(
+                self.target.name, self.plan.spec.name, self._specs, samples, time.time(), rows
+            ),
             owner=self.target,
         )
 

@@ -14,20 +14,32 @@ from prometheus_client.core import Metric
 
 from monitor import exposition
 from monitor.exposition import Fragment
+from monitor.metrics import MetricSpec, Sample, build_families
 
 
 @dataclass(frozen=True)
 class Snapshot:
+    """One run's samples, declared by `specs`, with the `target` label still to be added."""
+
     target: str
     source: str
-    families: Sequence[Metric]
+    specs: Mapping[str, MetricSpec]
+    samples: Sequence[Sample]
     taken_at: float
     rows: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     text: dict[str, Fragment] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Rendered now, in the collector's thread, so that a scrape only joins bytes.
-        object.__setattr__(self, "text", exposition.render_text(self.families))
+        object.__setattr__(
+            self, "text", exposition.render_text(self.specs, self.target, self.samples)
+        )
+
+    @cached_property
+    def families(self) -> list[Metric]:
+        """As prometheus_client metric families: built only for in-process readers and for
+        OpenMetrics, so a text-format daemon never holds a label dict per series."""
+        return build_families(self.specs, self.target, self.samples)
 
     @cached_property
     def openmetrics(self) -> dict[str, Fragment]:
@@ -35,7 +47,7 @@ class Snapshot:
 
     @property
     def series(self) -> int:
-        return sum(len(family.samples) for family in self.families)
+        return len(self.samples)
 
 
 _DROPPED = object()

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from monitor.findings.engine import Policy, evaluate, node_of
 from monitor.findings.model import Finding
 from monitor.findings.report import SPECS, as_json, metric_samples
-from monitor.metrics import build_families
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Target
 
@@ -40,8 +39,7 @@ class FindingsBoard:
         for target in targets:
             mine = [f for f in findings if f.target == target.name]
             samples = metric_samples(mine, self._max_per_check, now)
-            families = build_families(SPECS, target.name, samples)
-            self._store.put(Snapshot(target.name, "_findings", families, now), owner=target)
+            self._store.put(Snapshot(target.name, "_findings", SPECS, samples, now), owner=target)
         with self._lock:
             self.findings = findings
             self._json = as_json(findings).encode()

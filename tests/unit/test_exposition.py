@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from monitor.metrics import Sample, build_families, counter, gauge
+from monitor.exposition import render_text
+from monitor.metrics import MetricSpec, Sample, build_families, counter, gauge, info
 from monitor.snapshot import Snapshot, SnapshotStore
 
 SPECS = {
@@ -24,7 +31,7 @@ def snapshot(target: str, commits: float) -> Snapshot:
         Sample("pgmon_collector_errors_total", ("database",), 2),
         Sample("pg_up", (), 1),
     ]
-    return Snapshot(target, "database", build_families(SPECS, target, samples), 0.0)
+    return Snapshot(target, "database", SPECS, samples, 0.0)
 
 
 def test_text_keeps_postgres_exporter_counter_names() -> None:
@@ -90,9 +97,8 @@ def test_dropping_a_target_removes_its_series() -> None:
 
 def test_label_values_are_escaped() -> None:
     specs = {"pg_x": gauge("pg_x", 'Help with "quotes" and \\ backslash\nnewline.', "q")}
-    families = build_families(specs, "t", [Sample("pg_x", ('say "hi"\n',), 1)])
     store = SnapshotStore()
-    store.put(Snapshot("t", "x", families, 0.0))
+    store.put(Snapshot("t", "x", specs, [Sample("pg_x", ('say "hi"\n',), 1)], 0.0))
     (family,) = parse_text(store.render()[0].decode())
     assert family.samples[0].labels["q"] == 'say "hi"\n'
 
@@ -120,3 +126,88 @@ def test_custom_collector_reads_the_same_values_as_the_rendered_bytes() -> None:
         for s in family.samples
     }
     assert rendered == collected
+
+
+class _Registry:
+    def __init__(self, specs: dict[str, MetricSpec], target: str, samples: list[Sample]) -> None:
+        self._families = build_families(specs, target, samples)
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        return self._families
+
+
+def _bodies(rendered: bytes) -> bytes:
+    return b"".join(line for line in rendered.splitlines(True) if not line.startswith(b"#"))
+
+
+def _reference(specs: dict[str, MetricSpec], target: str, samples: list[Sample]) -> bytes:
+    """prometheus_client's own text output for the same samples (headers aside: it names a
+    counter's TYPE line `<name>_total`, see monitor.exposition.render_text)."""
+    return _bodies(generate_latest(_Registry(specs, target, samples)))  # type: ignore[arg-type]
+
+
+def _ours(specs: dict[str, MetricSpec], target: str, samples: list[Sample]) -> bytes:
+    return b"".join(f.body for f in render_text(specs, target, samples).values())
+
+
+LABELLED = {
+    m.name: m
+    for m in (
+        counter("pg_stat_user_tables_seq_scan", "Scans.", "datname", "schemaname", "relname"),
+        gauge("pg_zeta", "Sorted after target.", "zz", "aa"),
+        gauge("pg_bare", "No labels but target."),
+        info("pg_thing_info", "Info.", "version"),
+    )
+}
+
+label_value = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=80)
+value = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**63), max_value=2**63).map(float),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    target=label_value,
+    rows=st.lists(st.tuples(label_value, label_value, label_value, value), max_size=8),
+    extra=value,
+)
+def test_text_matches_prometheus_client_byte_for_byte(
+    target: str, rows: list[tuple[str, str, str, float]], extra: float
+) -> None:
+    samples = [Sample("pg_stat_user_tables_seq_scan", (a, b, c), v) for a, b, c, v in rows]
+    samples += [Sample("pg_zeta", (a, c), v) for a, _, c, v in rows]
+    samples += [Sample("pg_bare", (), extra), Sample("pg_thing_info", (target,), 1)]
+    assert _ours(LABELLED, target, samples) == _reference(LABELLED, target, samples)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(label_value, min_size=3, max_size=3), target=label_value)
+def test_any_label_value_parses_back_unchanged(values: list[str], target: str) -> None:
+    samples = [Sample("pg_stat_user_tables_seq_scan", tuple(values), 1)]
+    store = SnapshotStore()
+    store.put(Snapshot(target, "tables", LABELLED, samples, 0.0))
+    (family,) = parse_text(store.render()[0].decode())
+    (sample,) = family.samples
+    assert sample.labels == {
+        "target": target,
+        "datname": values[0],
+        "schemaname": values[1],
+        "relname": values[2],
+    }
+
+
+def test_special_values_are_written_as_prometheus_reads_them() -> None:
+    samples = [Sample("pg_bare", (), v) for v in (math.inf, -math.inf, math.nan, 1e20, 0.5)]
+    body = _ours(LABELLED, "t", samples).decode()
+    assert body.split("\n")[:-1] == [
+        f'pg_bare{{target="t"}} {v}' for v in ("+Inf", "-Inf", "NaN", "1e+20", "0.5")
+    ]
+
+
+def test_undeclared_metric_or_wrong_label_count_is_refused() -> None:
+    with pytest.raises(KeyError):
+        render_text(LABELLED, "t", [Sample("pg_nope", (), 1)])
+    with pytest.raises(ValueError):
+        render_text(LABELLED, "t", [Sample("pg_zeta", ("only one",), 1)])
