@@ -47,8 +47,9 @@ class CollectorSettings(BaseModel):
     )
     top_n: PositiveInt | None = Field(
         None,
-        description="Cardinality bound: statements kept (statements), relations kept per "
-        "database (indexes, tables); the rest is summed into one series.",
+        description="Cardinality bound: statements kept (statements); relations kept per "
+        "target, over all its databases (indexes, tables), the rest summed into one series "
+        "per database; sequences kept per database (sequences).",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from monitor.collectors.remainder import Remainder
 from monitor.metrics import MetricSpec, Sample
 from monitor.sql import query_for
 
@@ -75,6 +76,8 @@ class CollectorSpec:
     # Collectors that read a whole catalogue in one statement need longer than the
     # configured statement_timeout on big databases; the run's timeout still caps it.
     statement_timeout: float | None = None
+    # Per-database top-N collectors: how `top_n` is applied over all the target's databases.
+    remainder: Remainder | None = None
     by_name: dict[str, MetricSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -1,7 +1,8 @@
 """indexes: per-index scans, tuples, size, and the unique/primary/valid flags.
 
-Per database, for the `top_n` largest indexes, invalid ones first (see queries/indexes.sql);
-all other indexes are summed into one series per metric with schemaname="" and
+For the `top_n` largest indexes of the target, invalid ones first (per database in
+queries/indexes.sql, then over all databases, see monitor.collectors.remainder); all other
+indexes are summed into one series per metric and database with schemaname="",
 relname="other", indexrelname="other". That remainder carries the counters and the size
 only: flags and last scan time are omitted for it.
 """
@@ -17,6 +18,7 @@ from monitor.collectors.base import (
     fetch_top_relations,
     samples_from_rows,
 )
+from monitor.collectors.remainder import Remainder
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname", "indexrelname")
@@ -93,7 +95,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
 SPEC = CollectorSpec(
     name="indexes",
     description="Per-index scans, tuples, size and unique/primary/valid flags "
-    "(top N indexes per database, invalid first, the rest summed).",
+    "(top N indexes of the target, invalid first, the rest summed per database).",
     metrics=METRICS,
     queries=("indexes",),
     collect=collect,
@@ -101,4 +103,17 @@ SPEC = CollectorSpec(
     timeout=60.0,
     per_database=True,
     top_n=1000,
+    remainder=Remainder(
+        remainder_of=lambda labels: (labels[0], "", "other", "other"),
+        weight=("pg_stat_user_indexes_size_bytes",),
+        unsummed=frozenset(
+            (
+                "pg_stat_user_indexes_last_scan_timestamp_seconds",
+                "pg_index_is_unique",
+                "pg_index_is_primary",
+                "pg_index_is_valid",
+            )
+        ),
+        zero_first="pg_index_is_valid",
+    ),
 )

@@ -1,9 +1,11 @@
 """tables: per-table scans, tuples, vacuum/analyze history, sizes and cache hits.
 
-Per database, for the `top_n` largest tables (by catalog estimate, see queries/tables.sql);
-all other tables are summed into one series per metric with schemaname="" and
-relname="other". That remainder carries sums only: the last_* timestamps are omitted for
-it, and its counters drop when a table moves into the named set.
+For the `top_n` largest tables of the target (each database's query ranks by catalog
+estimate, see queries/tables.sql; across databases they rank by size, see
+monitor.collectors.remainder); all other tables are summed into one series per metric and
+database with schemaname="" and relname="other". That remainder carries sums only: the
+last_* timestamps are omitted for it, and its counters drop when a table moves into the
+named set.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from monitor.collectors.base import (
     fetch_top_relations,
     samples_from_rows,
 )
+from monitor.collectors.remainder import Remainder
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname")
@@ -94,7 +97,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
 SPEC = CollectorSpec(
     name="tables",
     description="Per-table scans, tuples, vacuum and analyze history, sizes and cache hits "
-    "(top N tables per database, the rest summed).",
+    "(top N tables of the target, the rest summed per database).",
     metrics=METRICS,
     queries=("tables",),
     collect=collect,
@@ -102,4 +105,9 @@ SPEC = CollectorSpec(
     timeout=60.0,
     per_database=True,
     top_n=1000,
+    remainder=Remainder(
+        remainder_of=lambda labels: (labels[0], "", "other"),
+        weight=("pg_stat_user_tables_table_size_bytes", "pg_stat_user_tables_index_size_bytes"),
+        unsummed=frozenset(f"pg_stat_user_tables_{column}" for column in _TIMESTAMPS),
+    ),
 )

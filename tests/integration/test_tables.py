@@ -3,22 +3,26 @@ its remainder, tables locked by another session, partitioned tables, a second da
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
 from monitor.collectors import tables
 from monitor.sql import query_for
 from tests.collecting import Collected, value
-from tests.daemon import wait_for
-from tests.pgserver import Cluster
-from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
+from tests.daemon import parse, run_cli, wait_for
+from tests.daemon import value as series_value
+from tests.pgserver import MONITOR_ROLE, Cluster
+from tests.scratchdb import NO_AUTOVACUUM, Database, new_database, scratch_database, session
 
 
 @pytest.fixture(scope="module")
@@ -312,3 +316,60 @@ def test_second_database(pg_cluster: Cluster, db: Database) -> None:
         assert seen == {(other.name, "there")}
     got = db.collect()
     assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(db, "here")) == 1
+
+
+def test_top_n_is_per_target_over_all_databases(pg_cluster: Cluster) -> None:
+    """Through `pgmon collect`: with top_n 3 over two databases of 4 tables each, 3 tables are
+    named in all, the largest, and each database's remainder carries the rest of its rows."""
+    primary = pg_cluster.primary
+    with (
+        new_database(primary, "pgmon_cut_a") as first,
+        new_database(primary, "pgmon_cut_b") as second,
+    ):
+        inserted: dict[str, int] = {}
+        for datname, sizes in ((first, (4000, 30, 20, 10)), (second, (3000, 2000, 5, 1))):
+            for i, rows in enumerate(sizes):
+                primary.execute(
+                    f"CREATE TABLE t{i} (id int, pad text) {NO_AUTOVACUUM}",  # type: ignore[arg-type]
+                    dbname=datname,
+                )
+                primary.execute(
+                    f"INSERT INTO t{i} SELECT g, repeat('x', 200) "  # type: ignore[arg-type]
+                    f"FROM generate_series(1, {rows}) g",
+                    dbname=datname,
+                )
+            primary.execute("VACUUM ANALYZE", dbname=datname)
+            inserted[datname] = sum(sizes)
+        config = {
+            "targets": [
+                {
+                    "name": "cut",
+                    "dsn": primary.dsn(user=MONITOR_ROLE),
+                    "databases": {"include": [first, second]},
+                }
+            ],
+            "collectors": {"tables": {"enabled": True, "top_n": 3}},
+        }
+        path = Path(tempfile.mkdtemp()) / "pgmon.yaml"
+        path.write_text(yaml.safe_dump(config))
+        result = run_cli("collect", "--config", str(path))
+        assert result.returncode == 0, result.stderr
+        # prometheus_client's parser names counter samples <name>_total
+        series = parse(result.stdout)
+        named = {
+            (dict(lbl)["datname"], dict(lbl)["relname"])
+            for (name, lbl) in series
+            if name == "pg_stat_user_tables_n_tup_ins_total" and dict(lbl)["relname"] != "other"
+        }
+        assert named == {(first, "t0"), (second, "t0"), (second, "t1")}
+        for datname in (first, second):
+            total = sum(
+                v
+                for (name, lbl), v in series.items()
+                if name == "pg_stat_user_tables_n_tup_ins_total" and dict(lbl)["datname"] == datname
+            )
+            assert total == inserted[datname]
+        last = series_value(
+            series, "pg_stat_user_tables_last_analyze", relname="other", datname=first
+        )
+        assert last is None
