@@ -20,6 +20,11 @@
 -- read can still make us wait: lock_timeout then cancels the statement and the collector
 -- runs it again with exact_sizes false.
 -- Temporary tables are skipped: they belong to one session and come and go with it.
+--
+-- The counters are read with the pg_stat_get_* functions that pg_stat_user_tables and
+-- pg_statio_user_tables are made of, with the same NULL-as-0 results, in one pass over
+-- pg_class and one over pg_index: the two views each aggregate over pg_index again, which
+-- made this query about twice as slow at 20,000 tables.
 WITH params AS (
     SELECT %s::int AS top_n, %s::boolean AS exact_sizes,
            current_setting('block_size')::bigint AS block_size
@@ -28,28 +33,39 @@ WITH params AS (
     FROM pg_locks
     WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-), index_pages AS (
-    -- per table (and per TOAST table): pages of its indexes, and whether one is locked
+), index_sums AS (
+    -- per table (and per TOAST table): its indexes' pages, whether one is locked, and the
+    -- index counters the two views sum per table
     SELECT x.indrelid AS oid,
            sum(greatest(i.relpages, 0)) AS pages,
-           bool_or(e.oid IS NOT NULL) AS locked
+           bool_or(e.oid IS NOT NULL) AS locked,
+           sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
+           sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS tup_fetch,
+           sum(pg_stat_get_blocks_fetched(x.indexrelid)
+               - pg_stat_get_blocks_hit(x.indexrelid)) AS blks_read,
+           sum(pg_stat_get_blocks_hit(x.indexrelid)) AS blks_hit
     FROM pg_index x
     JOIN pg_class i ON i.oid = x.indexrelid
     LEFT JOIN exclusive e ON e.oid = x.indexrelid
     GROUP BY x.indrelid
 ), sized AS (
-    SELECT c.oid, c.relispartition,
+    SELECT c.oid, n.nspname AS schemaname, c.relname, c.relispartition, c.reltoastrelid,
            (greatest(c.relpages, 0) + coalesce(greatest(t.relpages, 0), 0)
                + coalesce(ti.pages, 0)) * p.block_size AS table_estimate,
            coalesce(ci.pages, 0) * p.block_size AS index_estimate,
            EXISTS (SELECT FROM exclusive e WHERE e.oid IN (c.oid, c.reltoastrelid))
-               OR coalesce(ci.locked, false) OR coalesce(ti.locked, false) AS locked
+               OR coalesce(ci.locked, false) OR coalesce(ti.locked, false) AS locked,
+           ci.scans AS idx_scan, ci.tup_fetch AS idx_tup_fetch,
+           ci.blks_read AS idx_blks_read, ci.blks_hit AS idx_blks_hit,
+           ti.blks_read AS tidx_blks_read, ti.blks_hit AS tidx_blks_hit
     FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace
     CROSS JOIN params p
     LEFT JOIN pg_class t ON t.oid = c.reltoastrelid
-    LEFT JOIN index_pages ci ON ci.oid = c.oid
-    LEFT JOIN index_pages ti ON ti.oid = c.reltoastrelid
+    LEFT JOIN index_sums ci ON ci.oid = c.oid
+    LEFT JOIN index_sums ti ON ti.oid = c.reltoastrelid
     WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
 ), tree AS (
     -- every partition's pages counted again for each of its ancestors
     SELECT a.relid AS oid, sum(s.table_estimate + s.index_estimate) AS weight
@@ -58,31 +74,44 @@ WITH params AS (
     WHERE s.relispartition AND a.relid <> s.oid
     GROUP BY a.relid
 ), ranked AS (
-    SELECT st.relid, st.schemaname, st.relname, z.table_estimate, z.index_estimate, z.locked,
-           coalesce(st.seq_scan, 0) AS seq_scan,
-           coalesce(st.seq_tup_read, 0) AS seq_tup_read,
-           coalesce(st.idx_scan, 0) AS idx_scan,
-           coalesce(st.idx_tup_fetch, 0) AS idx_tup_fetch,
-           st.n_tup_ins, st.n_tup_upd, st.n_tup_del, st.n_tup_hot_upd,
-           st.n_live_tup, st.n_dead_tup, st.n_mod_since_analyze,
-           st.vacuum_count, st.autovacuum_count, st.analyze_count, st.autoanalyze_count,
-           st.last_vacuum, st.last_autovacuum, st.last_analyze, st.last_autoanalyze,
-           coalesce(io.heap_blks_read, 0) AS heap_blks_read,
-           coalesce(io.heap_blks_hit, 0) AS heap_blks_hit,
-           coalesce(io.idx_blks_read, 0) AS idx_blks_read,
-           coalesce(io.idx_blks_hit, 0) AS idx_blks_hit,
-           coalesce(io.toast_blks_read, 0) AS toast_blks_read,
-           coalesce(io.toast_blks_hit, 0) AS toast_blks_hit,
-           coalesce(io.tidx_blks_read, 0) AS tidx_blks_read,
-           coalesce(io.tidx_blks_hit, 0) AS tidx_blks_hit,
+    SELECT s.oid AS relid, s.schemaname, s.relname, s.table_estimate, s.index_estimate,
+           s.locked,
+           pg_stat_get_numscans(s.oid) AS seq_scan,
+           pg_stat_get_tuples_returned(s.oid) AS seq_tup_read,
+           coalesce(s.idx_scan, 0) AS idx_scan,
+           coalesce(s.idx_tup_fetch + pg_stat_get_tuples_fetched(s.oid), 0) AS idx_tup_fetch,
+           pg_stat_get_tuples_inserted(s.oid) AS n_tup_ins,
+           pg_stat_get_tuples_updated(s.oid) AS n_tup_upd,
+           pg_stat_get_tuples_deleted(s.oid) AS n_tup_del,
+           pg_stat_get_tuples_hot_updated(s.oid) AS n_tup_hot_upd,
+           pg_stat_get_live_tuples(s.oid) AS n_live_tup,
+           pg_stat_get_dead_tuples(s.oid) AS n_dead_tup,
+           pg_stat_get_mod_since_analyze(s.oid) AS n_mod_since_analyze,
+           pg_stat_get_vacuum_count(s.oid) AS vacuum_count,
+           pg_stat_get_autovacuum_count(s.oid) AS autovacuum_count,
+           pg_stat_get_analyze_count(s.oid) AS analyze_count,
+           pg_stat_get_autoanalyze_count(s.oid) AS autoanalyze_count,
+           pg_stat_get_last_vacuum_time(s.oid) AS last_vacuum,
+           pg_stat_get_last_autovacuum_time(s.oid) AS last_autovacuum,
+           pg_stat_get_last_analyze_time(s.oid) AS last_analyze,
+           pg_stat_get_last_autoanalyze_time(s.oid) AS last_autoanalyze,
+           coalesce(pg_stat_get_blocks_fetched(s.oid) - pg_stat_get_blocks_hit(s.oid), 0)
+               AS heap_blks_read,
+           coalesce(pg_stat_get_blocks_hit(s.oid), 0) AS heap_blks_hit,
+           coalesce(s.idx_blks_read, 0) AS idx_blks_read,
+           coalesce(s.idx_blks_hit, 0) AS idx_blks_hit,
+           -- reltoastrelid is 0 without a TOAST table; the functions then return 0
+           coalesce(pg_stat_get_blocks_fetched(s.reltoastrelid)
+                    - pg_stat_get_blocks_hit(s.reltoastrelid), 0) AS toast_blks_read,
+           coalesce(pg_stat_get_blocks_hit(s.reltoastrelid), 0) AS toast_blks_hit,
+           coalesce(s.tidx_blks_read, 0) AS tidx_blks_read,
+           coalesce(s.tidx_blks_hit, 0) AS tidx_blks_hit,
            row_number() OVER (
-               ORDER BY z.table_estimate + z.index_estimate + coalesce(tr.weight, 0) DESC,
-                        st.n_live_tup DESC, st.schemaname, st.relname
+               ORDER BY s.table_estimate + s.index_estimate + coalesce(tr.weight, 0) DESC,
+                        pg_stat_get_live_tuples(s.oid) DESC, s.schemaname, s.relname
            ) <= coalesce(p.top_n, 2147483647) AS named
-    FROM pg_stat_user_tables st
-    JOIN sized z ON z.oid = st.relid
-    LEFT JOIN pg_statio_user_tables io ON io.relid = st.relid  -- no partitioned tables in it
-    LEFT JOIN tree tr ON tr.oid = st.relid
+    FROM sized s
+    LEFT JOIN tree tr ON tr.oid = s.oid
     CROSS JOIN params p
 )
 SELECT current_database() AS datname, r.schemaname, r.relname,

@@ -287,13 +287,15 @@ def test_session_settings(pg_cluster: Cluster) -> None:
                 "SELECT current_setting('application_name') AS app, "
                 "current_setting('transaction_read_only') AS ro, "
                 "current_setting('lock_timeout') AS lock_timeout, "
-                "current_setting('statement_timeout') AS statement_timeout"
+                "current_setting('statement_timeout') AS statement_timeout, "
+                "current_setting('jit') AS jit"
             ).fetchone()
             assert shown is not None
             assert shown.app == "pgmon"
             assert shown.ro == "on"
             assert shown.lock_timeout == "100ms"
             assert shown.statement_timeout == "2s"  # capped by the run's own timeout
+            assert shown.jit == "off"
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
         # A catalogue-wide collector's own, longer limit, still capped by its run.
