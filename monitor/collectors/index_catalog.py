@@ -45,14 +45,14 @@ def fetch_indexes(ctx: RunContext) -> list[Row]:
     """
     try:
         with ctx.conn.transaction():
-            return ctx.fetch("index_catalog", (True,))
+            return ctx.fetch("index_catalog", (True,), share_values=True)
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch("index_catalog", (False,))
+        return ctx.fetch("index_catalog", (False,), share_values=True)
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
     indexes = fetch_indexes(ctx)
-    foreign_keys = ctx.fetch("index_catalog_fkeys")
+    foreign_keys = ctx.fetch("index_catalog_fkeys", share_values=True)
     ctx.keep("index_catalog", indexes)
     ctx.keep("index_catalog_fkeys", foreign_keys)
     yield from count_samples(ctx.database, indexes, foreign_keys)

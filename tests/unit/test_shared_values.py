@@ -1,0 +1,23 @@
+"""Kept rows share equal values without changing any value or its type."""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from monitor.collectors.base import shared_values
+
+Row = namedtuple("Row", "name flag count size key")
+
+
+def test_equal_values_become_one_object_and_keep_their_types() -> None:
+    rows = [
+        Row("public", False, 0, 0.0, [1, 2]),
+        Row("".join(["pub", "lic"]), False, 0, 0.0, [1, 2]),
+        Row("other", True, 1, 8192.0, []),
+    ]
+    got = shared_values(rows)
+    assert got == [r._replace(key=tuple(r.key)) for r in rows]
+    assert got[0].name is got[1].name and got[0].key is got[1].key
+    assert type(got[0].flag) is bool and type(got[0].count) is int
+    assert type(got[0].size) is float
+    assert all(type(r) is Row for r in got)
