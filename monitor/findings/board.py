@@ -6,9 +6,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from monitor.findings.engine import Policy, evaluate, node_of
+from monitor.findings.engine import Memo, Policy, evaluate, node_of
 from monitor.findings.model import Finding
-from monitor.findings.report import SPECS, as_json, metric_samples
+from monitor.findings.report import SPECS, as_json, evaluated_at, metric_samples
+from monitor.metrics import Sample
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Target
 
@@ -23,6 +24,8 @@ class FindingsBoard:
         self._max_per_check = max_per_check
         self._lock = threading.Lock()
         self._json = b"[]\n"
+        self._memo: Memo = {}
+        self._samples: dict[str, list[Sample]] = {}
         self.findings: list[Finding] = []
 
     def replace(self, targets: Sequence[Target], policy: Policy) -> None:
@@ -34,15 +37,27 @@ class FindingsBoard:
         with self._lock:
             targets, policy = self._targets, self._policy
         nodes = [n for t in targets if (n := node_of(t, self._store)) is not None]
-        findings = evaluate(nodes, policy)
+        findings = evaluate(nodes, policy, memo=self._memo)
+        unchanged = len(findings) == len(self.findings) and all(
+            a is b for a, b in zip(findings, self.findings, strict=True)
+        )
         now = time.time()
+        published: dict[str, list[Sample]] = {}
         for target in targets:
-            mine = [f for f in findings if f.target == target.name]
-            samples = metric_samples(mine, self._max_per_check, now)
+            last = self._samples.get(target.name)
+            if unchanged and last is not None:
+                # Only the evaluation time moves (metric_samples puts it last).
+                samples = [*last[:-1], evaluated_at(now)]
+            else:
+                mine = [f for f in findings if f.target == target.name]
+                samples = metric_samples(mine, self._max_per_check, now)
+            published[target.name] = samples
             self._store.put(Snapshot(target.name, "_findings", SPECS, samples, now), owner=target)
+        self._samples = published
+        text = self._json if unchanged else as_json(findings).encode()
         with self._lock:
             self.findings = findings
-            self._json = as_json(findings).encode()
+            self._json = text
 
     def json(self) -> bytes:
         with self._lock:

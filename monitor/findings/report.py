@@ -125,5 +125,9 @@ def metric_samples(findings: Sequence[Finding], max_per_check: int, now: float) 
         seen.add(key)
         samples.append(Sample("pgmon_finding", key, 1))
         samples.extend(_details(f))
-    samples.append(Sample("pgmon_findings_last_evaluation_timestamp_seconds", (), now))
+    samples.append(evaluated_at(now))
     return samples
+
+
+def evaluated_at(now: float) -> Sample:
+    return Sample("pgmon_findings_last_evaluation_timestamp_seconds", (), now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import namedtuple
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -156,3 +157,48 @@ def test_metric_samples_carry_numeric_evidence_and_fix_sql() -> None:
     )
     capped = metric_samples([finding], max_per_check=0, now=1.0)
     assert not [s for s in capped if s.metric.startswith("pgmon_finding_")]
+
+
+def _counting(calls: list[str]) -> CheckSpec:
+    def counted(cluster: Cluster, thresholds: Mapping[str, float]) -> Iterable[Finding]:
+        calls.append(",".join(n.target for n in cluster.nodes))
+        return dead_rows(cluster, thresholds)
+
+    return CheckSpec("toy", "s", "w", "a", "f", TOY.thresholds, counted, needs=("tables",))
+
+
+def test_memo_runs_a_check_again_only_when_its_inputs_change() -> None:
+    calls: list[str] = []
+    check = _counting(calls)
+    memo: dict = {}  # type: ignore[type-arg]
+    a, b = node("a", "1", dead=50), node("b", "2", dead=50)
+    first = evaluate([a, b], Policy({}), [check], memo=memo)
+    again = evaluate([a, b], Policy({}), [check], memo=memo)
+    assert calls == ["a", "b"] and again == first
+    # New rows for one node (a new snapshot): only its cluster is judged again.
+    a2 = node("a", "1", dead=50)
+    evaluate([a2, b], Policy({}), [check], memo=memo)
+    assert calls == ["a", "b", "a"]
+    # New thresholds: everything again, with the new result.
+    assert evaluate([a2, b], Policy({"toy": {"max_dead": 100}}), [check], memo=memo) == []
+    assert calls == ["a", "b", "a", "a", "b"]
+    # A node turning standby changes the inputs too.
+    stricter = Policy({"toy": {"max_dead": 100}})
+    evaluate([replace(a2, in_recovery=True), b], stricter, [check], memo=memo)
+    assert calls[-1] == "a" and len(calls) == 6
+    # A target gone: its entry goes too.
+    evaluate([b], Policy({}), [check], memo=memo)
+    assert {targets for _, targets in memo} == {("b",)}
+
+
+def test_a_check_sees_only_the_rows_it_declares() -> None:
+    seen: list[set[str]] = []
+
+    def greedy(cluster: Cluster, thresholds: Mapping[str, float]) -> Iterable[Finding]:
+        seen.append({name for n in cluster.nodes for name in n.rows if n.get(name)})
+        return []
+
+    spec = CheckSpec("greedy", "s", "w", "a", "f", (), greedy, needs=("other",))
+    rows = {"tables": (Table("app", "t", 1),), "other": (Table("app", "u", 2),)}
+    evaluate([Node("a", 170000, "1", False, rows)], Policy({}), [spec], memo={})
+    assert seen == [{"other"}]
