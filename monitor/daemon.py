@@ -15,7 +15,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor import fleet, selfmetrics
+from monitor import fleet, memory, selfmetrics
 from monitor.db import ConnectionBudget
 from monitor.findings.board import FindingsBoard
 from monitor.findings.engine import build_policy
@@ -184,6 +184,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_hangup)
+        memory.limit_heaps()
         self.http.start()
         self._schedule(self.jobs)
         self._run_soon_after_recovery(self.jobs)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg.errors
 
-from monitor import selfmetrics
+from monitor import memory, selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
 from monitor.collectors.remainder import cut
 from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown
@@ -245,6 +245,7 @@ class CollectorJob:
             ),
             owner=self.target,
         )
+        memory.after(len(samples) + sum(len(found) for found in rows.values()))
 
     def _report(self, outcome: Outcome) -> None:
         """Log changes of state only: a collector failing every 15 s must not flood the log."""

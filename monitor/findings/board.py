@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from monitor import memory
 from monitor.findings.engine import Memo, Policy, evaluate, node_of
 from monitor.findings.model import Finding
 from monitor.findings.report import SPECS, as_json, evaluated_at, metric_samples
@@ -23,7 +24,7 @@ class FindingsBoard:
         self._policy = policy
         self._max_per_check = max_per_check
         self._lock = threading.Lock()
-        self._json = b"[]\n"
+        self._json: bytes | None = b"[]\n"
         self._memo: Memo = {}
         self._samples: dict[str, list[Sample]] = {}
         self.findings: list[Finding] = []
@@ -54,11 +55,21 @@ class FindingsBoard:
             published[target.name] = samples
             self._store.put(Snapshot(target.name, "_findings", SPECS, samples, now), owner=target)
         self._samples = published
-        text = self._json if unchanged else as_json(findings).encode()
         with self._lock:
             self.findings = findings
-            self._json = text
+            if not unchanged:
+                self._json = None
+        if not unchanged:
+            memory.after(len(findings) * 10)  # each finding is a dozen objects
 
     def json(self) -> bytes:
+        """The findings as JSON, made on the first request after they changed: with
+        thousands of findings it is megabytes that only /findings readers need."""
         with self._lock:
-            return self._json
+            findings, text = self.findings, self._json
+        if text is None:
+            text = as_json(findings).encode()
+            with self._lock:
+                if self.findings is findings:
+                    self._json = text
+        return text
