@@ -34,16 +34,40 @@ FIGURES: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+def schedule(result: dict[str, Any]) -> str:
+    # Results from before the --schedule option ran every collector at 15 s.
+    return str(result.get("schedule", "all-15s"))
+
+
 def label(result: dict[str, Any]) -> str:
     tables = result["tables_per_database"]
     databases = result["databases"]
-    return f"{tables:,} tables x {databases} db" + ("s" if databases > 1 else "")
+    text = f"{tables:,} tables x {databases} db" + ("s" if databases > 1 else "")
+    return text + (", all at 15 s" if schedule(result) == "all-15s" else "")
 
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
     results = [json.loads(path.read_text()) for path in paths]
-    results.sort(key=lambda r: (r["databases"], r["tables_per_database"]))
+    results.sort(key=lambda r: (r["databases"], r["tables_per_database"], schedule(r)))
     return results
+
+
+def statements_table(results: list[dict[str, Any]], top: int = 4) -> str:
+    """Where each exporter's database time goes: its costliest statements per minute."""
+    lines = [
+        "| configuration | exporter | statement (first line) | DB exec s/min | calls/min |",
+        "|---|---|---|---|---|",
+    ]
+    for result in results:
+        minutes = result["window_minutes"] or 1
+        for exporter in EXPORTERS:
+            for text, seconds, calls in result[exporter].get("costliest_statements", [])[:top]:
+                shown = text.replace("|", "\\|").strip() or "(empty)"
+                lines.append(
+                    f"| {label(result)} | {exporter} | `{shown[:70]}` "
+                    f"| {seconds / minutes:.3g} | {calls / minutes:.3g} |"
+                )
+    return "\n".join(lines)
 
 
 def results_table(results: list[dict[str, Any]]) -> str:
@@ -160,6 +184,10 @@ def generated(results: list[dict[str, Any]], images: list[tuple[str, str]]) -> s
         "### Per exporter (rates per minute of the measured window)",
         "",
         results_table(results),
+        "",
+        "### Where the database time goes (costliest statements of each exporter)",
+        "",
+        statements_table(results),
         "",
         "### pgmon's own overhead: one cycle in pgmon versus the same SQL in psql",
         "",

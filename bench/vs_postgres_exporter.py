@@ -3,7 +3,11 @@
 Builds a server with ``--databases`` databases of ``--tables`` tables each (three
 indexes per table), then runs, at the same time and against the same server:
 
-- ``pgmon run`` (role ``pgmon``) with every collector's interval set to 15 s;
+- ``pgmon run`` (role ``pgmon``) on one of two schedules (``--schedule``):
+  ``equal`` runs every collector whose signals postgres_exporter also refreshes on each
+  scrape at 15 s and leaves the catalogue collectors that only pgmon has (index catalogue,
+  per-index usage, sequences, vacuum and freeze ages, bloat) at their defaults;
+  ``all-15s`` runs every collector at 15 s;
 - postgres_exporter (role ``postgres_exporter``, Debian package
   ``prometheus-postgres-exporter``) with the example queries file the package ships
   (table statistics included) and database auto-discovery, so that both visit every
@@ -58,6 +62,18 @@ EXPORTER_ROLE = "postgres_exporter"
 EXPORTER_BINARY = "prometheus-postgres-exporter"
 EXPORTER_PACKAGE = "prometheus-postgres-exporter"
 FRESHNESS_SECONDS = 15.0
+# pgmon's collectors that only read what pgmon alone exports, from catalogues that change
+# slowly; `--schedule equal` leaves them at their default intervals.
+PGMON_ONLY = ("index_catalog", "indexes", "sequences", "vacuum", "bloat")
+
+
+def pgmon_intervals(schedule: str) -> dict[str, dict[str, float]]:
+    names = [spec.name for spec in ALL]
+    if schedule == "equal":
+        names = [name for name in names if name not in PGMON_ONLY]
+    return {name: {"interval": FRESHNESS_SECONDS} for name in names}
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -227,6 +243,23 @@ def build(cluster: Cluster, tables: int, databases: int) -> list[str]:
     return names
 
 
+def db_seconds_by_statement(cluster: Cluster, limit: int = 8) -> dict[str, list[list[Any]]]:
+    """Per role, its costliest statements: [first line of the text, seconds, calls]."""
+    rows = cluster.primary.execute(
+        "SELECT r.rolname, left(split_part(ltrim(s.query), E'\\n', 1), 100),"
+        " sum(s.total_exec_time) / 1000, sum(s.calls)"
+        " FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
+        " WHERE r.rolname = ANY(%s) GROUP BY 1, 2 ORDER BY 3 DESC",
+        ([MONITOR_ROLE, EXPORTER_ROLE],),
+    )
+    out: dict[str, list[list[Any]]] = {}
+    for role, text, seconds, calls in rows:
+        top = out.setdefault(role, [])
+        if len(top) < limit:
+            top.append([text, round(float(seconds), 3), int(calls)])
+    return out
+
+
 def db_seconds_by_role(cluster: Cluster) -> dict[str, float]:
     rows = cluster.primary.execute(
         "SELECT r.rolname, coalesce(sum(s.total_exec_time), 0) / 1000, coalesce(sum(s.calls), 0)"
@@ -354,6 +387,7 @@ def run_window(
     elapsed_min = (time.monotonic() - started) / 60
     cpu_after = {name: cpu_seconds_of(pid) for name, pid in pids.items()}
     db = db_seconds_by_role(cluster)
+    statements = db_seconds_by_statement(cluster)
     roles = {"pgmon": MONITOR_ROLE, "postgres_exporter": EXPORTER_ROLE}
     result: dict[str, Any] = {"window_minutes": round(elapsed_min, 2)}
     for name in pids:
@@ -369,6 +403,7 @@ def run_window(
             "series": series.get(name, 0),
             "rss_mib_max": round(max(rss[name] or [0.0]), 1),
             "failing_at_last_scrape": failing(name, last.get(name, b"")),
+            "costliest_statements": statements.get(roles[name], []),
         }
     return result
 
@@ -380,6 +415,12 @@ def main() -> int:
     parser.add_argument("--databases", type=int, default=1)
     parser.add_argument("--minutes", type=float, default=2.0, help="measured window")
     parser.add_argument("--out", type=Path, required=True, help="result JSON file")
+    parser.add_argument(
+        "--schedule",
+        choices=("equal", "all-15s"),
+        default="equal",
+        help="pgmon's intervals: equal freshness for what both export, or everything at 15 s",
+    )
     args = parser.parse_args()
 
     queries = exporter_queries_file()
@@ -389,6 +430,7 @@ def main() -> int:
         "databases": args.databases,
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
+        "schedule": args.schedule,
     }
     with Cluster(args.pg, with_replica=False) as cluster:
         primary = cluster.primary
@@ -400,7 +442,7 @@ def main() -> int:
         pgmon_dsn = primary.dsn(user=MONITOR_ROLE)
         config = {
             "targets": [{"name": "bench", "dsn": pgmon_dsn}],
-            "collectors": {spec.name: {"interval": FRESHNESS_SECONDS} for spec in ALL},
+            "collectors": pgmon_intervals(args.schedule),
             "log_level": "warning",
         }
         exporter = Exporter(primary.dsn(user=EXPORTER_ROLE) + "?sslmode=disable", queries)
