@@ -289,10 +289,10 @@ def pgmon_versus_psql(cluster: Cluster, dsn: str) -> dict[str, Any]:
     recorded: list[tuple[str, str]] = []
     original = base.RunContext.fetch_sql
 
-    def recording(self: Any, statement: Any, params: Any = None) -> Any:
+    def recording(self: Any, statement: Any, params: Any = None, **options: Any) -> Any:
         text = ClientCursor(self.conn).mogrify(statement, params)
         recorded.append((self.conn.info.dbname, text))
-        return original(self, statement, params)
+        return original(self, statement, params, **options)
 
     logs.configure("warning", "json")
     settings = load_settings(None, dsn=[dsn], log_level="warning")

@@ -167,16 +167,22 @@ def samples_from_rows(
             yield Sample(metric, label_values, convert(raw))
 
 
-def fetch_top_relations(ctx: RunContext, query: str) -> list[Row]:
+def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -> list[Row]:
     """Run a top-N relations query (parameters top_n, exact_sizes) without waiting on locks.
 
     The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
     pg_locks, but a lock requested just after pg_locks was read still makes the size
     functions wait until lock_timeout cancels the statement. The run then asks again for
-    catalog estimates only; the savepoint keeps the run's transaction usable.
+    catalog estimates only; the savepoint keeps the run's transaction usable. Whether sizes
+    were measured is left in `ctx.state["sizes_measured"]`.
     """
+    ctx.state["sizes_measured"] = False
+    if not exact_sizes:
+        return ctx.fetch(query, (ctx.top_n, False))
     try:
         with ctx.conn.transaction():
-            return ctx.fetch(query, (ctx.top_n, True))
+            rows = ctx.fetch(query, (ctx.top_n, True))
     except psycopg.errors.LockNotAvailable:
         return ctx.fetch(query, (ctx.top_n, False))
+    ctx.state["sizes_measured"] = True
+    return rows

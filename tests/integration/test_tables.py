@@ -18,7 +18,7 @@ from psycopg.rows import namedtuple_row
 
 from monitor.collectors import tables
 from monitor.sql import query_for
-from tests.collecting import Collected, value
+from tests.collecting import Collected, collect, value
 from tests.daemon import parse, run_cli, wait_for
 from tests.daemon import value as series_value
 from tests.pgserver import MONITOR_ROLE, Cluster
@@ -373,3 +373,21 @@ def test_top_n_is_per_target_over_all_databases(pg_cluster: Cluster) -> None:
             series, "pg_stat_user_tables_last_analyze", relname="other", datname=first
         )
         assert last is None
+
+
+def test_exact_sizes_are_measured_at_most_every_five_minutes(db: Database) -> None:
+    """Between measurements a run reports the last measured sizes, not the estimates."""
+    db.run(f"CREATE TABLE grows (id int PRIMARY KEY, v text) {NO_AUTOVACUUM}")
+    db.run("INSERT INTO grows SELECT g, repeat('x', 100) FROM generate_series(1, 100) g")
+    state: dict[str, object] = {}
+    size = "pg_stat_user_tables_table_size_bytes"
+    first = value(collect(tables.SPEC, db.dsn(), state=state), size, **labels(db, "grows"))
+    assert first == db.scalar("SELECT pg_table_size('grows')")
+    db.run("INSERT INTO grows SELECT g, repeat('x', 100) FROM generate_series(101, 20000) g")
+    grown = db.scalar("SELECT pg_table_size('grows')")
+    assert grown > first
+    again = value(collect(tables.SPEC, db.dsn(), state=state), size, **labels(db, "grows"))
+    assert again == first  # measured less than 5 minutes ago
+    state["measured_sizes"].at -= tables.SIZES_MAX_AGE_SECONDS  # type: ignore[attr-defined]
+    later = value(collect(tables.SPEC, db.dsn(), state=state), size, **labels(db, "grows"))
+    assert later == grown
