@@ -9,6 +9,7 @@ import tempfile
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,35 +40,36 @@ class Process(Child):
             raise AssertionError(f"{name} did not start: {exc}") from None
 
 
-class Prometheus(Process):
-    def __init__(self, rules: str, scrape_port: int, alertmanager_port: int) -> None:
-        workdir = Path(tempfile.mkdtemp(prefix="pgmon-prometheus-"))
-        (workdir / "rules.yml").write_text(rules)
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "rule_files": ["rules.yml"],
-            "alerting": {
-                "alertmanagers": [
-                    {"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}
-                ]
-            },
-            "scrape_configs": [
-                {
-                    "job_name": "pgmon",
-                    "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}],
-                }
-            ],
-        }
+class PrometheusServer(Process):
+    """A Prometheus run with the given configuration and extra flags (agent mode, the
+    remote-write receiver); `files` are written next to the configuration, which may name
+    them relatively (rule files). `port` for a configuration that must name its own address
+    (a Prometheus scraping itself)."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        args: Sequence[str] = (),
+        files: Mapping[str, str] | None = None,
+        name: str = "prometheus",
+        port: int | None = None,
+    ) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"pgmon-{name}-"))
+        for file_name, text in (files or {}).items():
+            (workdir / file_name).write_text(text)
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        args = [
+        # An agent refuses the TSDB's flags, and a server the agent's.
+        storage = "agent" if "--enable-feature=agent" in args else "tsdb"
+        argv = [
             binary("prometheus"),
             f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--storage.{storage}.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            *args,
         ]
-        super().__init__("prometheus", args, workdir, f"{self.url}/-/ready")
+        super().__init__(name, argv, workdir, f"{self.url}/-/ready")
 
     def api(self, path: str, **params: str) -> Any:
         url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
@@ -84,6 +86,28 @@ class Prometheus(Process):
         data = self.api("query", query=expr)
         result: list[dict[str, Any]] = data["result"]
         return result
+
+
+class Prometheus(PrometheusServer):
+    """Scrapes one pgmon every second, evaluates `rules` and notifies an Alertmanager."""
+
+    def __init__(self, rules: str, scrape_port: int, alertmanager_port: int) -> None:
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": ["rules.yml"],
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}
+                ]
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "pgmon",
+                    "static_configs": [{"targets": [f"127.0.0.1:{scrape_port}"]}],
+                }
+            ],
+        }
+        super().__init__(config, files={"rules.yml": rules})
 
 
 class Alertmanager(Process):

@@ -707,3 +707,34 @@ def test_compose_file_follows_the_compose_specification() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- global view -------------------------------------------------------------------------
+
+GLOBAL_VIEW = DEPLOY / "global-view"
+
+
+def test_global_view_examples_pass_promtool() -> None:
+    for flags, name in ((["--agent"], "agent.yml"), ([], "federation.yml")):
+        done = subprocess.run(
+            [binary("promtool"), "check", "config", *flags, str(GLOBAL_VIEW / name)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{name}: {done.stdout}{done.stderr}"
+
+
+def test_federation_selects_the_recording_rules() -> None:
+    [job] = yaml.safe_load((GLOBAL_VIEW / "federation.yml").read_text())["scrape_configs"]
+    names = [
+        found.group(1)
+        for selector in job["params"]["match[]"]
+        if (found := re.fullmatch(r'\{__name__=~"([^"]+)"\}', selector))
+    ]
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    recorded = [r["record"] for g in groups for r in g["rules"] if "record" in r]
+    assert recorded
+    for record in recorded:
+        assert any(re.fullmatch(n, record) for n in names), f"{record} is not federated"
