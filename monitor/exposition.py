@@ -13,6 +13,7 @@ this output byte for byte against prometheus_client's `generate_latest`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,9 @@ def render_text(
     for sample in samples:
         grouped.setdefault(sample.metric, []).append(sample)
     label_parts: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    # Values repeat (0, 1, sizes). NaN never matches itself; -0.0 would match 0.0, so it
+    # is written apart.
+    numbers: dict[float, str] = {}
     fragments: dict[str, Fragment] = {}
     for name in sorted(grouped):
         spec = specs.get(name)
@@ -85,7 +89,14 @@ def render_text(
                 part = label_parts[key] = ",".join(
                     f'{every[i]}="{_escape_value(values[i])}"' for i in order
                 )
-            lines.append(f"{name}{{{part}}} {_number(sample.value)}\n")
+            value = sample.value
+            negative_zero = value == 0 and math.copysign(1, value) < 0
+            number = None if negative_zero else numbers.get(value)
+            if number is None:
+                number = _number(value)
+                if not negative_zero:
+                    numbers[value] = number
+            lines.append(f"{name}{{{part}}} {number}\n")
         kind = "gauge" if spec.kind == "info" else spec.kind
         header = f"# HELP {name} {_escape_help(spec.help)}\n# TYPE {name} {kind}\n"
         fragments[spec.family] = Fragment(header.encode(), "".join(lines).encode())

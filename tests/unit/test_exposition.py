@@ -199,10 +199,13 @@ def test_any_label_value_parses_back_unchanged(values: list[str], target: str) -
 
 
 def test_special_values_are_written_as_prometheus_reads_them() -> None:
-    samples = [Sample("pg_bare", (), v) for v in (math.inf, -math.inf, math.nan, 1e20, 0.5)]
+    values = (math.inf, -math.inf, math.nan, 1e20, 0.5, 0.0, -0.0, 0, math.nan, -0.0, 0.0)
+    samples = [Sample("pg_bare", (), v) for v in values]
     body = _ours(LABELLED, "t", samples).decode()
+    assert body == _reference(LABELLED, "t", samples).decode()
     assert body.split("\n")[:-1] == [
-        f'pg_bare{{target="t"}} {v}' for v in ("+Inf", "-Inf", "NaN", "1e+20", "0.5")
+        f'pg_bare{{target="t"}} {v}'
+        for v in ("+Inf", "-Inf", "NaN", "1e+20", "0.5", "0.0", "-0.0", "0.0", "NaN", "-0.0", "0.0")
     ]
 
 
