@@ -55,9 +55,19 @@ def main() -> int:
     parser.add_argument("--pg", default="17", help="PostgreSQL major to run on")
     parser.add_argument("--tables", type=int, default=2000)
     parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument(
+        "--top-n",
+        type=int,
+        default=None,
+        help="top_n of tables and indexes (default: theirs); raise it for more series",
+    )
     args = parser.parse_args()
 
-    figures: dict[str, float | int | str] = {"pg": args.pg, "tables": args.tables}
+    figures: dict[str, float | int | str] = {
+        "pg": args.pg,
+        "tables": args.tables,
+        "top_n": args.top_n or "default",
+    }
     with Cluster(args.pg, with_replica=False) as cluster:
         primary = cluster.primary
         started = time.monotonic()
@@ -70,7 +80,12 @@ def main() -> int:
         )
 
         dsn = primary.dsn(user=MONITOR_ROLE)
-        settings = load_settings(None, dsn=[dsn], log_level="warning")
+        collectors = (
+            {}
+            if args.top_n is None
+            else {name: {"top_n": args.top_n} for name in ("tables", "indexes")}
+        )
+        settings = load_settings(None, dsn=[dsn], log_level="warning", collectors=collectors)
         from monitor import logs
 
         logs.configure("warning", "json")
@@ -93,14 +108,14 @@ def main() -> int:
             3,
         )
         failed = [job.name for job in jobs if not job.succeeded]
-        body = store.render()[0]
+        body = store.render()
         figures["series"] = sum(s.series for s in store.snapshots())
         figures["exposition_bytes"] = len(body)
         figures["collectors_failed"] = ",".join(failed) or "none"
         for target in targets:
             target.close()
 
-        config = {"targets": [{"name": "bench", "dsn": dsn}], "collectors": {}}
+        config = {"targets": [{"name": "bench", "dsn": dsn}], "collectors": collectors}
         with Daemon(config) as daemon:
             daemon.wait_ready(timeout=300)
             latencies = []
@@ -119,7 +134,8 @@ def main() -> int:
         print(f"{key:<{width}}  {value}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / f"collection_cycle_pg{args.pg}.json").write_text(json.dumps(figures, indent=2))
+    name = f"collection_cycle_pg{args.pg}_t{args.tables}_top{args.top_n or 'default'}.json"
+    (out / name).write_text(json.dumps(figures, indent=2))
     return 0
 
 

@@ -151,15 +151,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _collect(settings: Settings) -> int:
     from monitor.daemon import make_jobs, run_all_once
     from monitor.snapshot import SnapshotStore
-    from monitor.targets import build_targets
+    from monitor.targets import build_targets, shard
 
     store = SnapshotStore()
-    targets = build_targets(settings)
+    targets = shard(settings, build_targets(settings))
     jobs = make_jobs(targets, store)
     run_all_once(jobs)
     for target in targets:
         target.close()
-    sys.stdout.buffer.write(store.render()[0])
+    sys.stdout.buffer.write(store.render())
     sys.stdout.flush()
     down = {job.target.name for job in jobs if not job.status.up}
     return EXIT_UNREACHABLE if down else EXIT_OK
@@ -169,9 +169,9 @@ def _check(settings: Settings, fmt: str, min_severity: str) -> int:
     from monitor.findings.engine import build_policy, check_once, worst
     from monitor.findings.model import Severity
     from monitor.findings.report import as_json, as_text
-    from monitor.targets import build_targets
+    from monitor.targets import build_targets, shard
 
-    targets = build_targets(settings)
+    targets = shard(settings, build_targets(settings))
     result = check_once(targets, build_policy(settings, targets))
     floor = Severity.parse(min_severity)
     shown = [f for f in result.findings if f.severity >= floor]

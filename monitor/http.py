@@ -65,13 +65,13 @@ class _Handler(BaseHTTPRequestHandler):
         openmetrics = self.server.openmetrics and content_type.startswith(
             "application/openmetrics-text"
         )
-        body, gzipped = self.server.store.render(openmetrics=openmetrics)
         if not openmetrics:
             content_type = TEXT_TYPE
         if "gzip" in self.headers.get("Accept-Encoding", ""):
+            gzipped = self.server.store.render(openmetrics=openmetrics, gzipped=True)
             self._send(200, gzipped, content_type, encoding="gzip")
         else:
-            self._send(200, body, content_type)
+            self._send(200, self.server.store.render(openmetrics=openmetrics), content_type)
 
     def _send(self, status: int, body: bytes, content_type: str, encoding: str = "") -> None:
         self.send_response(status)

@@ -37,7 +37,7 @@ def snapshot(target: str, commits: float) -> Snapshot:
 def test_text_keeps_postgres_exporter_counter_names() -> None:
     store = SnapshotStore()
     store.put(snapshot("a", 5))
-    text = store.render()[0].decode()
+    text = store.render().decode()
     assert "# TYPE pg_stat_database_xact_commit counter\n" in text
     assert 'pg_stat_database_xact_commit{datname="app",target="a"} 5.0\n' in text
     assert "# TYPE pgmon_collector_errors_total counter\n" in text
@@ -48,7 +48,7 @@ def test_one_header_per_family_across_targets() -> None:
     store = SnapshotStore()
     store.put(snapshot("a", 5))
     store.put(snapshot("b", 7))
-    text = store.render()[0].decode()
+    text = store.render().decode()
     assert text.count("# TYPE pg_up gauge") == 1
     families = {f.name: f for f in parse_text(text)}
     commits = {
@@ -61,7 +61,7 @@ def test_openmetrics_is_valid_and_ends_with_eof() -> None:
     store = SnapshotStore()
     store.put(snapshot("a", 5))
     store.put(snapshot("b", 7))
-    text = store.render(openmetrics=True)[0].decode()
+    text = store.render(openmetrics=True).decode()
     assert text.endswith("# EOF\n")
     families = {f.name: f for f in parse_om(text)}
     samples = families["pg_stat_database_xact_commit"].samples
@@ -73,9 +73,9 @@ def test_render_is_cached_until_a_snapshot_changes() -> None:
     store = SnapshotStore()
     store.put(snapshot("a", 5))
     first = store.render()
-    assert store.render() is not first and store.render()[0] is first[0]
+    assert store.render() is first
     store.put(snapshot("a", 6))
-    assert b"} 6.0" in store.render()[0]
+    assert b"} 6.0" in store.render()
 
 
 def test_gzip_copy_matches() -> None:
@@ -83,8 +83,10 @@ def test_gzip_copy_matches() -> None:
 
     store = SnapshotStore()
     store.put(snapshot("a", 5))
-    body, gzipped = store.render()
+    body = store.render()
+    gzipped = store.render(gzipped=True)
     assert gzip.decompress(gzipped) == body
+    assert store.render(gzipped=True) is gzipped
 
 
 def test_dropping_a_target_removes_its_series() -> None:
@@ -92,14 +94,14 @@ def test_dropping_a_target_removes_its_series() -> None:
     store.put(snapshot("a", 5))
     store.put(snapshot("b", 7))
     store.drop_target("a")
-    assert b'target="a"' not in store.render()[0]
+    assert b'target="a"' not in store.render()
 
 
 def test_label_values_are_escaped() -> None:
     specs = {"pg_x": gauge("pg_x", 'Help with "quotes" and \\ backslash\nnewline.', "q")}
     store = SnapshotStore()
     store.put(Snapshot("t", "x", specs, [Sample("pg_x", ('say "hi"\n',), 1)], 0.0))
-    (family,) = parse_text(store.render()[0].decode())
+    (family,) = parse_text(store.render().decode())
     assert family.samples[0].labels["q"] == 'say "hi"\n'
 
 
@@ -117,7 +119,7 @@ def test_custom_collector_reads_the_same_values_as_the_rendered_bytes() -> None:
     # prometheus_client's text parser appends _total to counter samples; Prometheus does not.
     rendered = {
         (s.name.removesuffix("_total"), tuple(sorted(s.labels.items())), s.value)
-        for family in parse_text(store.render()[0].decode())
+        for family in parse_text(store.render().decode())
         for s in family.samples
     }
     collected = {
@@ -188,7 +190,7 @@ def test_any_label_value_parses_back_unchanged(values: list[str], target: str) -
     samples = [Sample("pg_stat_user_tables_seq_scan", tuple(values), 1)]
     store = SnapshotStore()
     store.put(Snapshot(target, "tables", LABELLED, samples, 0.0))
-    (family,) = parse_text(store.render()[0].decode())
+    (family,) = parse_text(store.render().decode())
     (sample,) = family.samples
     assert sample.labels == {
         "target": target,
