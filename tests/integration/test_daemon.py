@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.daemon import Daemon, free_port, run_cli, value, wait_for
+from tests.daemon import Daemon, free_port, parse, run_cli, value, wait_for
 from tests.pgserver import (
     MONITOR_ROLE,
     PASSWORD_ROLE,
@@ -403,6 +405,26 @@ def test_two_shards_split_the_targets(pg_cluster: Cluster) -> None:
             kept.append({dict(lbl)["target"] for (name, lbl) in series if name == "pg_up"})
             assert value(series, "pgmon_shard_targets", shard_index=str(index)) == 1
     assert kept == [{first}, {second}]
+
+
+def test_collect_and_check_keep_their_shard_only(pg_cluster: Cluster) -> None:
+    import json
+
+    import yaml
+
+    first, second = _names_in_two_shards()
+    targets = [{"name": n, "dsn": monitor_dsn(pg_cluster)} for n in (second, first)]
+    path = Path(tempfile.mkdtemp()) / "pgmon.yaml"
+    path.write_text(yaml.safe_dump({"targets": targets, "shard_count": 2}))
+    for index, name in enumerate((first, second)):
+        env = {"PGMON_SHARD_INDEX": str(index)}
+        result = run_cli("collect", "--config", str(path), env=env)
+        assert result.returncode == 0, result.stderr
+        up = {dict(lbl)["target"] for (n, lbl) in parse(result.stdout) if n == "pg_up"}
+        assert up == {name}
+        result = run_cli("check", "--config", str(path), "--format", "json", env=env)
+        assert result.returncode in (0, 1, 2), result.stderr  # 3: a target unreachable
+        assert {f["target"] for f in json.loads(result.stdout)} <= {name}
 
 
 def test_shard_index_out_of_range_exits_2(pg_cluster: Cluster) -> None:
