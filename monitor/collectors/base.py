@@ -167,8 +167,14 @@ def samples_from_rows(
             yield Sample(metric, label_values, convert(raw))
 
 
-def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -> list[Row]:
-    """Run a top-N relations query (parameters top_n, exact_sizes) without waiting on locks.
+def fetch_top_relations(
+    ctx: RunContext,
+    query: str,
+    exact_sizes: bool = True,
+    extra: tuple[Any, ...] = (),
+) -> list[Row]:
+    """Run a top-N relations query (parameters top_n, exact_sizes, then `extra`) without
+    waiting on locks.
 
     The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
     pg_locks, but a lock requested just after pg_locks was read still makes the size
@@ -178,11 +184,11 @@ def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -
     """
     ctx.state["sizes_measured"] = False
     if not exact_sizes:
-        return ctx.fetch(query, (ctx.top_n, False))
+        return ctx.fetch(query, (ctx.top_n, False, *extra))
     try:
         with ctx.conn.transaction():
-            rows = ctx.fetch(query, (ctx.top_n, True))
+            rows = ctx.fetch(query, (ctx.top_n, True, *extra))
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch(query, (ctx.top_n, False))
+        return ctx.fetch(query, (ctx.top_n, False, *extra))
     ctx.state["sizes_measured"] = True
     return rows
