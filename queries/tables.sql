@@ -46,11 +46,15 @@ WITH params AS (
     JOIN pg_class c ON c.oid = r.oid
     WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
 ), wanted_indexes AS (
-    SELECT x.indexrelid, x.indrelid
+    SELECT x.indexrelid, x.indrelid, i.relpages
     FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid
     WHERE (SELECT relids FROM params) IS NULL
     UNION ALL
-    SELECT x.indexrelid, x.indrelid
+    -- a subquery, not a join: the planner, which cannot tell how many tables are wanted,
+    -- would otherwise hash all of pg_class
+    SELECT x.indexrelid, x.indrelid,
+           (SELECT i.relpages FROM pg_class i WHERE i.oid = x.indexrelid)
     FROM wanted w
     JOIN pg_index x ON x.indrelid IN (w.oid, w.reltoastrelid)
     WHERE (SELECT relids FROM params) IS NOT NULL
@@ -63,7 +67,7 @@ WITH params AS (
     -- per table (and per TOAST table): its indexes' pages, whether one is locked, and the
     -- index counters the two views sum per table
     SELECT x.indrelid AS oid,
-           sum(greatest(i.relpages, 0)) AS pages,
+           sum(greatest(x.relpages, 0)) AS pages,
            bool_or(e.oid IS NOT NULL) AS locked,
            sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
            sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS tup_fetch,
@@ -71,7 +75,6 @@ WITH params AS (
                - pg_stat_get_blocks_hit(x.indexrelid)) AS blks_read,
            sum(pg_stat_get_blocks_hit(x.indexrelid)) AS blks_hit
     FROM wanted_indexes x
-    JOIN pg_class i ON i.oid = x.indexrelid
     LEFT JOIN exclusive e ON e.oid = x.indexrelid
     GROUP BY x.indrelid
 ), sized AS (
