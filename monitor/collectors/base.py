@@ -47,12 +47,20 @@ class RunContext:
         self.kept.setdefault(name, []).extend(rows)
 
     def fetch(
-        self, query: str, params: Sequence[Any] | None = None, *, share_values: bool = False
+        self,
+        query: str,
+        params: Sequence[Any] | None = None,
+        *,
+        share_values: bool = False,
+        like: Sequence[Row] = (),
     ) -> list[Row]:
         """The rows of a query of queries/; `share_values` for large row sets kept between
-        runs, see `shared_values`."""
+        runs, with the last run's rows as `like`, see `shared_values`."""
         return self.fetch_sql(
-            sql.SQL(query_for(query, self.server_version)), params, share_values=share_values
+            sql.SQL(query_for(query, self.server_version)),
+            params,
+            share_values=share_values,
+            like=like,
         )
 
     def fetch_sql(
@@ -61,6 +69,7 @@ class RunContext:
         params: Sequence[Any] | None = None,
         *,
         share_values: bool = False,
+        like: Sequence[Row] = (),
     ) -> list[Row]:
         if time.monotonic() > self.deadline:
             raise DeadlineExceeded("run timeout reached")
@@ -70,7 +79,7 @@ class RunContext:
             with self.conn.cursor(name="pgmon_rows") as named:
                 named.itersize = BATCH_ROWS
                 named.execute(statement, params)
-                return shared_values(named)
+                return shared_values(named, like)
         with self.conn.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall()
@@ -86,15 +95,22 @@ def _shareable(value: object) -> bool:
     return isinstance(value, tuple) and all(type(v) is int or isinstance(v, str) for v in value)
 
 
-def shared_values(rows: Iterable[Row]) -> list[Row]:
+def shared_values(rows: Iterable[Row], previous: Iterable[Row] = ()) -> list[Row]:
     """Rows whose equal values are one object, arrays as tuples, read one row at a time.
 
     Kept rows of a big catalogue are mostly repeats (schema and table names, access methods,
     arrays of column numbers, sizes, timestamps of the run): at 80,000 indexes sharing them
     halves what the index catalogue holds between runs. Values are matched by type as well,
-    so that 0, 0.0 and False stay apart.
+    so that 0, 0.0 and False stay apart. Values equal to one of the `previous` rows' (the
+    last run's) are that object: the new rows then take little memory beside the old ones
+    while both are held, and the interpreter, which rarely hands memory back once its
+    small-object arenas are fragmented, keeps less after the old rows are gone.
     """
     seen: dict[tuple[type, object], object] = {}
+    for row in previous:
+        for value in row:
+            if _shareable(value):
+                seen.setdefault((type(value), value), value)
     out: list[Row] = []
     for row in rows:
         values = []
