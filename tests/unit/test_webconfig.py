@@ -170,3 +170,13 @@ def test_web_config_file_from_environment_and_settings_file(tmp_path: Path) -> N
     assert by_file.returncode == 2 and "not a bcrypt hash" in by_file.stderr
     write(tmp_path, f"basic_auth_users:\n  prometheus: '{bcrypt_hash('x')}'\n")
     assert run_cli("validate-config", "--config", str(settings)).returncode == 0
+
+
+def test_shipped_example_loads(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "web-config.yml"
+    (tmp_path / "web-config.yml").write_text(example.read_text())
+    issued = Authority(tmp_path).issue("pgmon")
+    web = load_web_config(tmp_path / "web-config.yml")
+    assert web.cert_file == issued.cert
+    assert web.tls is not None and web.tls.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert list(web.users) == ["prometheus"]
