@@ -51,7 +51,8 @@ class _Server(ThreadingHTTPServer):
         self.protect(web)
 
     def protect(self, web: WebConfig) -> None:
-        """Applies to connections accepted from now on; each attribute is replaced whole."""
+        """TLS applies to connections accepted from now on, basic auth to requests from now on
+        (kept-alive connections included); each attribute is replaced whole."""
         self.tls = web.tls
         self.auth = BasicAuth(web.users) if web.users else None
 
