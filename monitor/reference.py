@@ -26,6 +26,7 @@ from monitor.settings import (
     CollectorSettings,
     DatabaseFilter,
     FindingsSettings,
+    HealthcheckSettings,
     IgnoreRuleSettings,
     Settings,
     TargetSettings,
@@ -35,12 +36,12 @@ BEGIN = "<!-- BEGIN GENERATED CONFIGURATION REFERENCE -->"
 END = "<!-- END GENERATED CONFIGURATION REFERENCE -->"
 
 
-def _default(field: FieldInfo) -> str:
+def _default(field: FieldInfo, unset: str) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
     if value is None:
-        return "collector default"
+        return unset
     if isinstance(value, float):
         return format_seconds(value)
     if value in ([], {}):
@@ -50,12 +51,15 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def _table(model: type[BaseModel], prefix: str, env: bool) -> list[str]:
+def _table(model: type[BaseModel], prefix: str, env: bool | str, unset: str = "none") -> list[str]:
+    """`env`: whether the keys have variables of their own, or the variables' prefix."""
     lines = ["| key | default | environment | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        variable = f"`PGMON_{name.upper()}`" if env else "-"
+        head = env if isinstance(env, str) else "PGMON_"
+        variable = f"`{head}{name.upper()}`" if env else "-"
         lines.append(
-            f"| `{prefix}{name}` | {_default(field)} | {variable} | {field.description or ''} |"
+            f"| `{prefix}{name}` | {_default(field, unset)} | {variable} "
+            f"| {field.description or ''} |"
         )
     return lines
 
@@ -80,6 +84,10 @@ def settings_reference() -> str:
         "",
         *_table(DatabaseFilter, "targets[].databases.", env=False),
         "",
+        "### `healthcheck`",
+        "",
+        *_table(HealthcheckSettings, "healthcheck.", env="PGMON_HEALTHCHECK__"),
+        "",
         "### `findings`",
         "",
         *_table(FindingsSettings, "findings.", env=False),
@@ -93,7 +101,7 @@ def settings_reference() -> str:
         "",
         "### Each entry of `collectors` (global, or per target; per target wins)",
         "",
-        *_table(CollectorSettings, "collectors.<name>.", env=False),
+        *_table(CollectorSettings, "collectors.<name>.", env=False, unset="collector default"),
         "",
         "### Collectors and their defaults",
         "",
