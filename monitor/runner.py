@@ -13,7 +13,7 @@ import psycopg.errors
 
 from monitor import memory, selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
-from monitor.collectors.remainder import cut
+from monitor.collectors.remainder import KEPT_NAMED, cut, named
 from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown
 from monitor.logs import get_logger
 from monitor.metrics import Sample
@@ -165,6 +165,9 @@ class CollectorJob:
                 failed.append(f"{datname}: {_describe(exc)}")
         if spec.remainder is not None and self.plan.top_n is not None:
             into[:] = cut(into, self.plan.top_n, spec.remainder)
+            still_named = named(into, spec.remainder)
+            for state in self._state.values():
+                state[KEPT_NAMED] = still_named
         if failed:
             raise PartlyFailed("; ".join(failed))
 

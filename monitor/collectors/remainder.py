@@ -17,6 +17,10 @@ from monitor.metrics import Sample
 
 Labels = tuple[str, ...]
 
+# The key of RunContext.state under which the runner leaves, after each run, the labels
+# of the relations the cut kept named (in every database of the target).
+KEPT_NAMED = "kept_named"
+
 
 @dataclass(frozen=True)
 class Remainder:
@@ -63,3 +67,8 @@ def cut(samples: Sequence[Sample], top_n: int, rule: Remainder) -> list[Sample]:
         for metric, value in values.items()
     )
     return kept
+
+
+def named(samples: Sequence[Sample], rule: Remainder) -> frozenset[Labels]:
+    """The label tuples of the relations `samples` name (not the remainders)."""
+    return frozenset(s.labels for s in samples if rule.remainder_of(s.labels) != s.labels)

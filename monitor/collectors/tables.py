@@ -22,7 +22,7 @@ from monitor.collectors.base import (
     fetch_top_relations,
     samples_from_rows,
 )
-from monitor.collectors.remainder import Remainder
+from monitor.collectors.remainder import KEPT_NAMED, Remainder
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname")
@@ -136,33 +136,44 @@ class MeasuredSizes:
 
 # Ranking reads the statistics of every table and index: at 20,000 tables it costs ten
 # times what reading the named tables alone does. A run ranks when the last ranking is
-# this old (so at the default interval, every run) or a named table has gone; in between
-# it reads the named tables and repeats the remainder of the last ranking.
+# this old (so at the default interval, every run) or a named table has gone. In between
+# it reads afresh only the tables the target-wide cut kept named after the last run
+# (monitor.collectors.remainder); the other rows of the ranking are repeated as they were,
+# and the cut folds them into the remainder again.
 RANKING_MAX_AGE_SECONDS = 300.0
 
 
 @dataclass
 class Ranking:
-    """The named tables of the last ranking, its remainder row, and when it was made."""
+    """The rows of the last ranking, and when it was made."""
 
     at: float = float("-inf")
-    relids: list[int] = field(default_factory=list)
-    remainder: list[Row] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
 
     def due(self, now: float) -> bool:
         return now - self.at >= RANKING_MAX_AGE_SECONDS
 
     def remember(self, rows: list[Row], now: float) -> None:
-        self.at = now
-        self.relids = [row.relid for row in rows if row.relid is not None]
-        self.remainder = [row for row in rows if row.relid is None]
+        self.at, self.rows = now, rows
+
+    def kept(self, ctx: RunContext) -> list[int]:
+        """Relids of the ranking's tables that the last cut kept named."""
+        named = ctx.state.get(KEPT_NAMED)
+        return [
+            row.relid
+            for row in self.rows
+            if row.relid is not None
+            and (named is None or (row.datname, row.schemaname, row.relname) in named)
+        ]
 
 
 def _ranked_or_named(ctx: RunContext, ranking: Ranking, exact: bool, now: float) -> list[Row]:
     if not ranking.due(now):
-        rows = fetch_top_relations(ctx, "tables", exact, extra=(ranking.relids,))
-        if len(rows) == len(ranking.relids):
-            return rows + ranking.remainder
+        relids = ranking.kept(ctx)
+        rows = fetch_top_relations(ctx, "tables", exact, extra=(relids,))
+        if len(rows) == len(relids):
+            fresh = set(relids)
+            return rows + [row for row in ranking.rows if row.relid not in fresh]
     rows = fetch_top_relations(ctx, "tables", exact, extra=(None,))
     ranking.remember(rows, now)
     return rows

@@ -432,3 +432,78 @@ def test_named_tables_are_read_between_rankings(db: Database) -> None:
     db.run("DROP TABLE r3")
     after_drop = collect(tables.SPEC, db.dsn(), top_n=2, state=state)
     assert named(after_drop) == {"r1", "r2"}
+
+
+def test_between_rankings_only_the_tables_the_cut_kept_are_read(pg_cluster: Cluster) -> None:
+    """In the daemon's runner, top_n 2 over two databases: between rankings the tables the
+    target-wide cut kept are read afresh; the ones it folded stay in their database's
+    remainder with the values of the last ranking until the next one."""
+    from monitor.daemon import make_jobs
+    from monitor.settings import load_settings
+    from monitor.snapshot import SnapshotStore
+    from monitor.targets import build_targets
+
+    primary = pg_cluster.primary
+    with (
+        new_database(primary, "pgmon_fast_a") as first,
+        new_database(primary, "pgmon_fast_b") as second,
+    ):
+        for datname, sizes in ((first, (4000, 30)), (second, (3000, 20))):
+            for i, rows in enumerate(sizes):
+                primary.execute(
+                    f"CREATE TABLE t{i} (id int, pad text) {NO_AUTOVACUUM}",  # type: ignore[arg-type]
+                    dbname=datname,
+                )
+                primary.execute(
+                    f"INSERT INTO t{i} SELECT g, repeat('x', 200) "  # type: ignore[arg-type]
+                    f"FROM generate_series(1, {rows}) g",
+                    dbname=datname,
+                )
+            primary.execute("VACUUM ANALYZE", dbname=datname)
+        path = Path(tempfile.mkdtemp()) / "pgmon.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "targets": [
+                        {
+                            "name": "fast",
+                            "dsn": primary.dsn(user=MONITOR_ROLE),
+                            "databases": {"include": [first, second]},
+                        }
+                    ],
+                    "collectors": {"tables": {"top_n": 2}},
+                }
+            )
+        )
+        store = SnapshotStore()
+        targets = build_targets(load_settings(path))
+        (job,) = [j for j in make_jobs(targets, store) if j.plan.spec.name == "tables"]
+
+        def inserted() -> dict[tuple[str, str], float]:
+            job.run()
+            (snapshot,) = [s for s in store.snapshots() if s.source == "tables"]
+            return {
+                (s.labels[0], s.labels[2]): s.value
+                for s in snapshot.samples
+                if s.metric == "pg_stat_user_tables_n_tup_ins"
+            }
+
+        try:
+            assert inserted() == {
+                (first, "t0"): 4000,
+                (second, "t0"): 3000,
+                (first, "other"): 30,
+                (second, "other"): 20,
+            }
+            primary.execute("INSERT INTO t0 SELECT g FROM generate_series(1, 5) g", dbname=first)
+            primary.execute("INSERT INTO t1 SELECT g FROM generate_series(1, 7) g", dbname=first)
+            between = inserted()
+            assert between[(first, "t0")] == 4005
+            assert between[(first, "other")] == 30  # t1 as the last ranking saw it
+            for state in job._state.values():
+                state["ranking"].at -= tables.RANKING_MAX_AGE_SECONDS
+            ranked = inserted()
+            assert ranked[(first, "t0")] == 4005 and ranked[(first, "other")] == 37
+        finally:
+            for target in targets:
+                target.close()
