@@ -35,12 +35,15 @@ BEGIN = "<!-- BEGIN GENERATED CONFIGURATION REFERENCE -->"
 END = "<!-- END GENERATED CONFIGURATION REFERENCE -->"
 
 
-def _default(field: FieldInfo) -> str:
+def _default(field: FieldInfo, unset: str) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "shown_default" in extra:
+        return str(extra["shown_default"])
     if value is None:
-        return "collector default"
+        return unset
     if isinstance(value, float):
         return format_seconds(value)
     if value in ([], {}):
@@ -50,13 +53,12 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def _table(model: type[BaseModel], prefix: str, env: bool) -> list[str]:
+def _table(model: type[BaseModel], prefix: str, env: bool, unset: str = "none") -> list[str]:
     lines = ["| key | default | environment | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         variable = f"`PGMON_{name.upper()}`" if env else "-"
-        lines.append(
-            f"| `{prefix}{name}` | {_default(field)} | {variable} | {field.description or ''} |"
-        )
+        default = _default(field, unset)
+        lines.append(f"| `{prefix}{name}` | {default} | {variable} | {field.description or ''} |")
     return lines
 
 
@@ -93,7 +95,7 @@ def settings_reference() -> str:
         "",
         "### Each entry of `collectors` (global, or per target; per target wins)",
         "",
-        *_table(CollectorSettings, "collectors.<name>.", env=False),
+        *_table(CollectorSettings, "collectors.<name>.", env=False, unset="collector default"),
         "",
         "### Collectors and their defaults",
         "",

@@ -191,6 +191,7 @@ class CollectorJob:
                 top_n=self.plan.top_n,
                 state=self._state.setdefault(datname, {}),
                 deadline=deadline,
+                query_text=self.plan.query_text,
             )
             return list(self.plan.spec.collect(ctx)), ctx.kept
 

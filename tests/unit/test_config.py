@@ -9,8 +9,10 @@ import pytest
 from monitor.settings import ConfigError, load_settings
 from monitor.targets import build_targets
 from tests.daemon import run_cli
+from tests.leaks import secret
 
 GOOD_DSN = "host=127.0.0.1 port=1 dbname=app user=pgmon"
+PASSWORD = secret("hunter2-in-a-bad-dsn")
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -72,10 +74,10 @@ def test_unknown_environment_variable_is_rejected() -> None:
 
 
 def test_bad_dsn_on_command_line_does_not_echo_password() -> None:
-    result = run_cli("collect", "--dsn", "host=x password=hunter2 port")
+    result = run_cli("collect", "--dsn", f"host=x password={PASSWORD} port")
     assert result.returncode == 2
     assert "dsn" in result.stderr
-    assert "hunter2" not in result.stderr
+    assert PASSWORD not in result.stderr
 
 
 def test_valid_config(tmp_path: Path) -> None:

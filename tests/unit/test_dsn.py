@@ -22,7 +22,8 @@ def test_display_name_has_no_credentials(dsn: str, name: str) -> None:
 
 def test_secrets_are_found_for_scrubbing() -> None:
     assert secrets_of("host=db password=s3cret") == ["s3cret"]
-    assert secrets_of("postgresql://u:p%40ss@db/app") == ["p@ss"]
+    # As libpq reads it and as written, since the written form may be echoed.
+    assert set(secrets_of("postgresql://u:p%40ss@db/app")) == {"p@ss", "p%40ss"}
     assert secrets_of("host=db") == []
 
 
