@@ -37,27 +37,34 @@ _CHOICES = {
 
 
 def check_dsn(dsn: str) -> None:
-    """Raise ValueError (without echoing the password) if libpq would reject the DSN, or a
-    file it names (TLS certificates and keys, passfile) cannot be read."""
+    """Raise ValueError if libpq would reject the DSN, or a file it names (TLS certificates
+    and keys, passfile) cannot be read. The message never holds the DSN's password."""
+    problem = _problem(dsn)
+    if problem is not None:
+        raise ValueError(redact(problem, dsn))
+
+
+def _problem(dsn: str) -> str | None:
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         detail = str(exc).splitlines()[0] if str(exc) else "unparsable"
-        raise ValueError(f"not a valid libpq connection string ({redact(detail, dsn)})") from None
+        return f"not a valid libpq connection string ({detail})"
     for port in str(params.get("port") or "").split(","):
         if port and not (port.isdigit() and 0 < int(port) <= 65535):
-            raise ValueError(f"port {port!r} is not a port number")
+            return f"port {port!r} is not a port number"
     for key, choices in _CHOICES.items():
         value = params.get(key)
         if value is not None and value not in choices:
-            raise ValueError(f"{key} {value!r} is not one of {', '.join(choices)}")
+            return f"{key} {value!r} is not one of {', '.join(choices)}"
     for key in _FILES:
         path = params.get(key)
         if not path or (key == "sslrootcert" and path == "system"):
             continue
         problem = unreadable(str(path))
         if problem:
-            raise ValueError(f"{key} {path}: cannot read it ({problem})")
+            return f"{key} {path}: cannot read it ({problem})"
+    return None
 
 
 def unreadable(path: str) -> str | None:

@@ -33,8 +33,17 @@ DEFAULT_PORT = 9189
 ENV_PREFIX = "PGMON_"
 
 
+# Line breaks and other control characters, which a value quoted in a message may hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+
+
 class ConfigError(Exception):
-    """A configuration problem, worded for the operator (names the key and the problem)."""
+    """A configuration problem, worded for the operator (names the key and the problem).
+
+    Always one line: control characters of values quoted in it are escaped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_CONTROL.sub(lambda m: repr(m.group())[1:-1], message))
 
 
 class CollectorSettings(BaseModel):
