@@ -25,6 +25,10 @@ class TargetDown(Exception):
     """The server could not be reached; the message is safe to log (no DSN in it)."""
 
 
+class WaitingToRetry(TargetDown):
+    """No attempt was made: the last one failed and the backoff has not run out yet."""
+
+
 class EndpointBusy(Exception):
     """Another run held the connection for longer than this run's timeout."""
 
@@ -194,7 +198,7 @@ class Endpoint:
             raise TargetDown("connection closed: the target was removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
-            raise TargetDown(f"not reachable; next attempt in {wait:.1f}s")
+            raise WaitingToRetry(f"not reachable; next attempt in {wait:.1f}s")
         self._budget.acquire(self, timeout)
         try:
             return self._open()
