@@ -388,12 +388,12 @@ def tracked_monitor(pg_cluster: Cluster) -> Iterator[str]:
 
 def text_reads_by(server: Server, role: str) -> int:
     """Statements `role` ran that read pg_stat_statements' query texts: statements_text,
-    known by its header comment (pg_stat_statements keeps comments)."""
+    the only query that joins the view to unnest()."""
     return int(
         server.scalar(
             "SELECT count(*) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
             "WHERE r.rolname = %s AND s.query LIKE %s",
-            [role, "-- statements_text%"],
+            [role, "%JOIN unnest(%"],
         )
     )
 

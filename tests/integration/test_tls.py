@@ -8,6 +8,7 @@ certificate (`cert`), the password role with its password over TLS.
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ import pytest
 from monitor.collectors import ALL
 from tests.certificates import Authority
 from tests.daemon import Daemon, run_cli, value, wait_for
-from tests.pgserver import HOST, PASSWORD_ROLE, PASSWORD_ROLE_PASSWORD, Cluster, Server
+from tests.pgserver import (
+    HOST,
+    PASSWORD_ROLE,
+    PASSWORD_ROLE_PASSWORD,
+    Cluster,
+    Installation,
+    Server,
+)
 
 CERT_ROLE = "pgmon_cert"
 FAST = {"interval": "2s", "timeout": "2s"}
@@ -57,12 +65,30 @@ def _write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
+def built_with_ssl(installation: Installation) -> bool:
+    """Whether the server can do TLS at all: a build configured without OpenSSL (the
+    PostgreSQL 18 wheel, for one) refuses `ssl = on`. A missing pg_config fails the test."""
+    configure = subprocess.run(
+        [installation.tool("pg_config"), "--configure"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return "--with-openssl" in configure or "--with-ssl=openssl" in configure
+
+
 @pytest.fixture(scope="module")
 def tls(pg_cluster: Cluster) -> Iterator[TlsServer]:
+    installation = pg_cluster.installation
+    if not built_with_ssl(installation):
+        pytest.skip(
+            f"PostgreSQL {installation.major} in {installation.bindir} ({installation.source})"
+            " was built without SSL support"
+        )
     ca = Authority("pgmon test CA")
     server_pair = ca.server()
     cluster = Cluster(
-        pg_cluster.installation,
+        installation,
         with_replica=False,
         settings={
             "ssl": "on",
