@@ -28,6 +28,6 @@ bench: deps
 	for cfg in "200 1" "2000 1" "200 10"; do set -- $$cfg; \
 	  $(PYTHON) bench/vs_postgres_exporter.py --pg $(BENCH_PG) --tables $$1 --databases $$2 \
 	    --minutes $(BENCH_MINUTES) \
-	    --out bench/results/vs_postgres_exporter_pg$(BENCH_PG)_t$$1_d$$2.json || exit 1; \
+	    --out bench/results/vs_postgres_exporter_pg$(BENCH_PG)_t$$1_d$$2_equal.json || exit 1; \
 	done
 	$(PYTHON) bench/report.py bench/results/vs_postgres_exporter_*.json

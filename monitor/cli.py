@@ -20,8 +20,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pgmon {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_config(sub: argparse.ArgumentParser, dsn: bool = True) -> argparse.ArgumentParser:
+    def with_config(
+        sub: argparse.ArgumentParser, dsn: bool = True, web: bool = False
+    ) -> argparse.ArgumentParser:
         sub.add_argument("--config", metavar="FILE", help="YAML settings file (or PGMON_CONFIG)")
+        if web:
+            sub.add_argument(
+                "--web.config.file",
+                dest="web_config_file",
+                metavar="FILE",
+                help="TLS and basic auth of the endpoints (or PGMON_WEB_CONFIG_FILE)",
+            )
         if dsn:
             sub.add_argument(
                 "--dsn",
@@ -32,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
             )
         return sub
 
-    run = with_config(commands.add_parser("run", help="collect on a schedule and serve /metrics"))
+    run = with_config(
+        commands.add_parser("run", help="collect on a schedule and serve /metrics"), web=True
+    )
     run.add_argument("--listen", metavar="HOST:PORT", help="HTTP address (or PGMON_LISTEN)")
     with_config(commands.add_parser("collect", help="run every collector once, print metrics"))
     check = with_config(
@@ -46,12 +57,18 @@ def _parser() -> argparse.ArgumentParser:
         help="leave out findings below this severity",
     )
     with_config(
-        commands.add_parser("validate-config", help="check the configuration and exit"), dsn=False
+        commands.add_parser("validate-config", help="check the configuration and exit"),
+        dsn=False,
+        web=True,
     )
-    health = commands.add_parser(
-        "healthcheck", help="exit 0 if the local daemon answers /healthz (container probes)"
+    health = with_config(
+        commands.add_parser(
+            "healthcheck", help="exit 0 if the local daemon answers /healthz (container probes)"
+        ),
+        dsn=False,
+        web=True,
     )
-    health.add_argument("--url", help="default: /healthz on PGMON_LISTEN's port, or 9189")
+    health.add_argument("--url", help="default: /healthz on the port of `listen`")
     catalog = commands.add_parser("catalog", help="print the metrics catalogue")
     catalog.add_argument("--format", choices=("markdown", "json"), default="markdown")
     rules = commands.add_parser(
@@ -85,24 +102,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _healthcheck(url: str | None) -> int:
-    """For a container HEALTHCHECK: no curl in a slim image, and the port may be changed."""
-    import urllib.request
+def _healthcheck(args: argparse.Namespace) -> int:
+    """For a container HEALTHCHECK: no curl in a slim image, and the port, the scheme and the
+    credentials come from the daemon's own settings and web config file."""
+    from monitor.probe import ProbeFailed, probe
 
-    from monitor.settings import DEFAULT_PORT, split_listen
-
-    if url is None:
-        try:
-            _, port = split_listen(os.environ.get("PGMON_LISTEN", f":{DEFAULT_PORT}"))
-        except ValueError:
-            port = DEFAULT_PORT
-        url = f"http://127.0.0.1:{port}/healthz"
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return EXIT_OK if response.status == 200 else EXIT_UNREACHABLE
-    except OSError as exc:
-        print(f"pgmon: {url}: {exc}", file=sys.stderr)
+        probe(load_settings(args.config, web_config_file=args.web_config_file), args.url)
+    except (ConfigError, ProbeFailed) as exc:
+        print(f"pgmon: healthcheck: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
+    return EXIT_OK
 
 
 def _alert_rules(args: argparse.Namespace) -> int:
@@ -133,7 +143,11 @@ def _alert_rules(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {"dsn": getattr(args, "dsn", None), "listen": getattr(args, "listen", None)}
+    overrides = {
+        "dsn": getattr(args, "dsn", None),
+        "listen": getattr(args, "listen", None),
+        "web_config_file": getattr(args, "web_config_file", None),
+    }
     settings = load_settings(args.config, **overrides)
     from monitor import logs
     from monitor.targets import all_secrets, build_targets
@@ -201,9 +215,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return demo.run(args)
     if args.command == "healthcheck":
-        return _healthcheck(args.url)
+        return _healthcheck(args)
+    from monitor.webconfig import OPEN, load_web_config
+
     try:
         settings = _settings(args)
+        serves = args.command in ("run", "validate-config")
+        web = load_web_config(settings.web_config_file) if serves else OPEN
     except ConfigError as exc:
         print(f"pgmon: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -217,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from monitor.daemon import Daemon
 
     try:
-        daemon = Daemon(settings, reload=lambda: _settings(args))
+        daemon = Daemon(settings, reload=lambda: _settings(args), web=web)
     except OSError as exc:
         print(f"pgmon: listen {settings.listen}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -25,6 +25,7 @@ from monitor.runner import CollectorJob, TargetStatus
 from monitor.settings import ConfigError, Settings, split_listen
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Target, build_targets, shard
+from monitor.webconfig import WebConfig, load_web_config
 
 log = get_logger()
 
@@ -70,7 +71,12 @@ def run_all_once(jobs: list[CollectorJob]) -> None:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, reload: Callable[[], Settings] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reload: Callable[[], Settings] | None = None,
+        web: WebConfig | None = None,
+    ) -> None:
         self.settings = settings
         self._load = reload
         self.store = SnapshotStore()
@@ -88,7 +94,13 @@ class Daemon:
         )
         host, port = split_listen(settings.listen)
         self.http = HttpServer(
-            host, port, self.store, self.readiness, self.findings.json, settings.openmetrics
+            host,
+            port,
+            self.store,
+            self.readiness,
+            self.findings.json,
+            settings.openmetrics,
+            web if web is not None else load_web_config(settings.web_config_file),
         )
         workers = min(32, max(4, 2 * len(self.targets)))
         self.scheduler = BackgroundScheduler(
@@ -193,6 +205,7 @@ class Daemon:
         log.info(
             "started",
             listen=f"{split_listen(self.settings.listen)[0]}:{self.http.port}",
+            scheme=self.http.scheme,
             targets=[t.name for t in self.targets],
             collectors=len(self.jobs),
             shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
@@ -216,6 +229,7 @@ class Daemon:
             settings = self._load()
             targets = shard(settings, build_targets(settings, self.budget))
             policy = build_policy(settings, targets)
+            web = load_web_config(settings.web_config_file)
         except ConfigError as exc:
             log.error("reload_failed", error=str(exc))
             return
@@ -240,6 +254,8 @@ class Daemon:
         order = {t.name: index for index, t in enumerate(targets)}
         self.targets = sorted((*kept, *started), key=lambda t: order[t.name])
         self.findings.replace(self.targets, policy)
+        # A renewed certificate or a changed password applies without a restart.
+        self.http.protect(web)
         self._schedule(new_jobs)
         self._run_soon_after_recovery(new_jobs)
         ignored = [k for k in RESTART_ONLY if _setting(settings, k) != _setting(self.settings, k)]

@@ -1,16 +1,31 @@
-"""The HTTP side: /metrics from cached bytes, /healthz, /readyz. No SQL ever runs here."""
+"""The HTTP side: /metrics from cached bytes, /healthz, /readyz. No SQL ever runs here.
+
+With a web config file, every path is served over TLS and/or behind basic auth."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client.exposition import choose_encoder
 
+from monitor.basicauth import BasicAuth
+from monitor.logs import get_logger
 from monitor.snapshot import SnapshotStore
+from monitor.webconfig import OPEN, WebConfig
 
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# Long enough for a client far away, short enough that silent connections do not pile up.
+HANDSHAKE_TIMEOUT = 10.0
+TLS_HANDSHAKE_RECORD = b"\x16"
+PLAIN_HTTP_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Connection: close\r\n\r\nThis server speaks HTTPS only: use an https:// URL.\n"
+)
+
+log = get_logger()
 
 
 class _Server(ThreadingHTTPServer):
@@ -24,16 +39,51 @@ class _Server(ThreadingHTTPServer):
         ready: Callable[[], tuple[bool, str]],
         findings: Callable[[], bytes],
         openmetrics: bool,
+        web: WebConfig,
     ) -> None:
         if ":" in address[0]:
-            import socket
-
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.store = store
         self.ready = ready
         self.findings = findings
         self.openmetrics = openmetrics
+        self.protect(web)
+
+    def protect(self, web: WebConfig) -> None:
+        """TLS applies to connections accepted from now on, basic auth to requests from now on
+        (kept-alive connections included); each attribute is replaced whole."""
+        self.tls = web.tls
+        self.auth = BasicAuth(web.users) if web.users else None
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """The TLS handshake happens here, in the connection's own thread: done at accept
+        time, one client that never speaks would hold up every other."""
+        tls = self.tls
+        if tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request.settimeout(HANDSHAKE_TIMEOUT)
+            first = request.recv(1, socket.MSG_PEEK)
+            if first != TLS_HANDSHAKE_RECORD:
+                _refuse_plain_http(request)
+                return
+            connection = tls.wrap_socket(request, server_side=True)
+        except OSError as exc:  # ssl.SSLError too: no client certificate, no common version
+            log.debug("tls_handshake_failed", client=str(client_address), error=str(exc))
+            return
+        try:
+            connection.settimeout(None)
+            super().finish_request(connection, client_address)
+        finally:
+            self.shutdown_request(connection)
+
+
+def _refuse_plain_http(request: socket.socket) -> None:
+    """An answer a person can read, rather than a reset, for an http:// URL."""
+    request.recv(65536)
+    request.sendall(PLAIN_HTTP_ANSWER)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -41,6 +91,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
+        auth = self.server.auth
+        if auth is not None and not auth.allows(self.headers.get("Authorization")):
+            self._send(
+                401,
+                b"unauthorized\n",
+                "text/plain; charset=utf-8",
+                headers={"WWW-Authenticate": 'Basic realm="pgmon", charset="UTF-8"'},
+            )
+            return
         path = self.path.split("?", 1)[0]
         if path == "/metrics":
             self._metrics()
@@ -73,12 +132,21 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, self.server.store.render(openmetrics=openmetrics), content_type)
 
-    def _send(self, status: int, body: bytes, content_type: str, encoding: str = "") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        encoding: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if encoding:
             self.send_header("Content-Encoding", encoding)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -99,13 +167,21 @@ class HttpServer:
         ready: Callable[[], tuple[bool, str]],
         findings: Callable[[], bytes],
         openmetrics: bool = False,
+        web: WebConfig = OPEN,
     ) -> None:
-        self._server = _Server((host, port), store, ready, findings, openmetrics)
+        self._server = _Server((host, port), store, ready, findings, openmetrics, web)
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self._server.tls else "http"
+
+    def protect(self, web: WebConfig) -> None:
+        self._server.protect(web)
 
     def start(self) -> None:
         self._thread.start()

@@ -26,6 +26,7 @@ from monitor.settings import (
     CollectorSettings,
     DatabaseFilter,
     FindingsSettings,
+    HealthcheckSettings,
     IgnoreRuleSettings,
     Settings,
     TargetSettings,
@@ -53,12 +54,16 @@ def _default(field: FieldInfo, unset: str) -> str:
     return f"`{value}`"
 
 
-def _table(model: type[BaseModel], prefix: str, env: bool, unset: str = "none") -> list[str]:
+def _table(model: type[BaseModel], prefix: str, env: bool | str, unset: str = "none") -> list[str]:
+    """`env`: whether the keys have variables of their own, or the variables' prefix."""
     lines = ["| key | default | environment | meaning |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
-        variable = f"`PGMON_{name.upper()}`" if env else "-"
-        default = _default(field, unset)
-        lines.append(f"| `{prefix}{name}` | {default} | {variable} | {field.description or ''} |")
+        head = env if isinstance(env, str) else "PGMON_"
+        variable = f"`{head}{name.upper()}`" if env else "-"
+        lines.append(
+            f"| `{prefix}{name}` | {_default(field, unset)} | {variable} "
+            f"| {field.description or ''} |"
+        )
     return lines
 
 
@@ -81,6 +86,10 @@ def settings_reference() -> str:
         "### `databases` of a target",
         "",
         *_table(DatabaseFilter, "targets[].databases.", env=False),
+        "",
+        "### `healthcheck`",
+        "",
+        *_table(HealthcheckSettings, "healthcheck.", env="PGMON_HEALTHCHECK__"),
         "",
         "### `findings`",
         "",

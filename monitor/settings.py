@@ -147,6 +147,28 @@ class TargetSettings(BaseModel):
         return check_password_file(value)
 
 
+class HealthcheckSettings(BaseModel):
+    """How `pgmon healthcheck` gets past the endpoints' protection: the daemon ignores these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = Field(
+        None, description="Basic auth user, when the web config file has `basic_auth_users`."
+    )
+    password_file: Path | None = Field(None, description="File holding that user's password.")
+    cert_file: Path | None = Field(
+        None, description="Client certificate, when the listener requires one."
+    )
+    key_file: Path | None = Field(None, description="Key of that client certificate.")
+
+    @model_validator(mode="after")
+    def _in_pairs(self) -> HealthcheckSettings:
+        for first, second in (("username", "password_file"), ("cert_file", "key_file")):
+            if (getattr(self, first) is None) != (getattr(self, second) is None):
+                raise ValueError(f"{first} and {second} go together")
+        return self
+
+
 class Settings(BaseSettings):
     """pgmon settings. Every field can be set as PGMON_<FIELD> (nested: PGMON_A__B)."""
 
@@ -155,6 +177,16 @@ class Settings(BaseSettings):
     )
 
     listen: str = Field(f"0.0.0.0:{DEFAULT_PORT}", description="HOST:PORT of the HTTP server.")
+    web_config_file: Path | None = Field(
+        None,
+        description="TLS and basic auth for every endpoint, in the web config format of the "
+        'Prometheus exporters (see "Protecting the endpoints"); `--web.config.file` on '
+        "the command line. Re-read on SIGHUP.",
+    )
+    healthcheck: HealthcheckSettings = Field(
+        default_factory=HealthcheckSettings,
+        description="Credentials of `pgmon healthcheck` for a protected listener.",
+    )
     openmetrics: bool = Field(
         False,
         description="Answer scrapers that ask for OpenMetrics in that format. Off, as in "

@@ -80,7 +80,9 @@ class FakeContext:
         self.asked: list[str] = []
         self.kept: dict[str, list[Any]] = {}
 
-    def fetch(self, query: str, params: Any = None, *, share_values: bool = False) -> list[Any]:
+    def fetch(
+        self, query: str, params: Any = None, *, share_values: bool = False, like: Any = ()
+    ) -> list[Any]:
         self.asked.append(query)
         return self.rows[query]
 

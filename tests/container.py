@@ -126,12 +126,62 @@ def inspect(image: str) -> dict[str, Any]:
     return data
 
 
+# Files buildah binds over the container's own at every run, creating them when missing:
+# on a read-only root they must exist beforehand.
+RUN_MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise AssertionError(f"mount {' '.join(args)} failed: {done.stderr}")
+
+
 class Container:
     """A working container of an image; commands run in it as the image's user."""
 
     def __init__(self, image: str) -> None:
         self.name = buildah("from", "--quiet", image).strip()
         self._logs: dict[int, Path] = {}
+        self._volumes: list[str] = []
+
+    def share(self, directory: Path, inside: str) -> None:
+        """Commands from now on see `directory` read-only at `inside`, as a mounted secret;
+        the mount point is made first, as a container runtime makes it."""
+        root = Path(buildah("mount", self.name).strip())
+        try:
+            (root / inside.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        finally:
+            buildah("umount", self.name)
+        self._volumes += ["-v", f"{directory}:{inside}:ro"]
+
+    @contextmanager
+    def read_only_root(self) -> Iterator[None]:
+        """Commands started in the block see the root file system read-only, with fresh
+        tmpfs on /tmp (the one writable place) and /run (root's), as `podman run --read-only`
+        or Kubernetes' readOnlyRootFilesystem with emptyDirs show it.
+
+        buildah run has no --read-only: the container's root is bound read-only onto itself
+        here, with the two tmpfs mounted on top, and the recursive bind buildah makes of it
+        for each run inherits all that. buildah itself writes its .containerenv marker into
+        /run at each run and removes it afterwards, hence the tmpfs there."""
+        root = Path(buildah("mount", self.name).strip())
+        mounted: list[Path] = []
+        try:
+            for name in RUN_MOUNT_POINTS:
+                if not (root / name).exists():
+                    (root / name).touch()
+            _mount("--bind", str(root), str(root))
+            mounted.append(root)
+            _mount("-o", "remount,bind,ro", str(root))
+            for path, mode in ((root / "run", "0755"), (root / "tmp", "1777")):
+                _mount("-t", "tmpfs", "-o", f"mode={mode},size=64m", "tmpfs", str(path))
+                mounted.append(path)
+            yield
+        finally:
+            for path in reversed(mounted):
+                subprocess.run(["umount", str(path)], check=True)
+            buildah("umount", self.name)
 
     def output(self, proc: subprocess.Popen[bytes]) -> str:
         """What a `background` command printed so far."""
@@ -141,7 +191,7 @@ class Container:
         settings = [f"--env={key}={value}" for key, value in (env or {}).items()]
         return [
             *BUILDAH, "run", "--isolation", "chroot", "--network", "host", *settings,
-            self.name, "--", *argv,
+            *self._volumes, self.name, "--", *argv,
         ]  # fmt: skip
 
     def run(
@@ -172,6 +222,19 @@ class Container:
         buildah("rm", self.name)
 
 
+def processes(proc: subprocess.Popen[bytes]) -> list[int]:
+    """The PIDs of what a `background` command runs in the container (buildah's own left out)."""
+    return [pid for pid in _descendants(proc.pid) if not _is_buildah(pid)]
+
+
+def uids(pid: int) -> list[int]:
+    """Real, effective, saved and file-system UID of a process, as the host sees them."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return [int(field) for field in line.split()[1:]]
+    raise AssertionError(f"no Uid line in /proc/{pid}/status")
+
+
 def _descendants(pid: int) -> list[int]:
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
@@ -199,8 +262,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the command inside the container, as a container runtime's stop would
     send it (buildah, signalled itself, kills its child at once); then to buildah."""
     if proc.poll() is None:
-        inner = [pid for pid in _descendants(proc.pid) if not _is_buildah(pid)]
-        for pid in inner or [proc.pid]:
+        for pid in processes(proc) or [proc.pid]:
             os.kill(pid, signal.SIGTERM)
         try:
             proc.wait(20)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -60,10 +62,21 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float =
 
 
 class Daemon:
-    """A `pgmon run` process listening on a free loopback port."""
+    """A `pgmon run` process listening on a free loopback port. With `ca_file`, it is
+    reached over https and its certificate checked against that CA; with `credentials`
+    (user, password), every request carries them unless told otherwise."""
 
-    def __init__(self, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+        ca_file: Path | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
+        self.scheme = "https" if ca_file else "http"
+        self.tls = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+        self.credentials = credentials
         self._dir = Path(tempfile.mkdtemp(prefix="pgmon-daemon-"))
         self.config_path = self._dir / "pgmon.yaml"
         self.config_path.write_text(yaml.safe_dump({"listen": f"127.0.0.1:{self.port}", **config}))
@@ -97,13 +110,23 @@ class Daemon:
             return False
 
     def get(
-        self, path: str, headers: dict[str, str] | None = None
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        credentials: tuple[str, str] | None = None,
+        anonymous: bool = False,
     ) -> tuple[int, dict[str, str], bytes]:
+        """With the daemon's credentials, or `credentials`, or none at all (`anonymous`)."""
+        headers = dict(headers or {})
+        chosen = None if anonymous else credentials or self.credentials
+        if chosen:
+            token = base64.b64encode(":".join(chosen).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers=headers or {}
+            f"{self.scheme}://127.0.0.1:{self.port}{path}", headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:
+            with urllib.request.urlopen(request, timeout=5, context=self.tls) as response:
                 answer = response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as exc:
             answer = exc.code, dict(exc.headers), exc.read()

@@ -48,12 +48,20 @@ class RunContext:
         self.kept.setdefault(name, []).extend(rows)
 
     def fetch(
-        self, query: str, params: Sequence[Any] | None = None, *, share_values: bool = False
+        self,
+        query: str,
+        params: Sequence[Any] | None = None,
+        *,
+        share_values: bool = False,
+        like: Sequence[Row] = (),
     ) -> list[Row]:
         """The rows of a query of queries/; `share_values` for large row sets kept between
-        runs, see `shared_values`."""
+        runs, with the last run's rows as `like`, see `shared_values`."""
         return self.fetch_sql(
-            sql.SQL(query_for(query, self.server_version)), params, share_values=share_values
+            sql.SQL(query_for(query, self.server_version)),
+            params,
+            share_values=share_values,
+            like=like,
         )
 
     def fetch_sql(
@@ -62,6 +70,7 @@ class RunContext:
         params: Sequence[Any] | None = None,
         *,
         share_values: bool = False,
+        like: Sequence[Row] = (),
     ) -> list[Row]:
         if time.monotonic() > self.deadline:
             raise DeadlineExceeded("run timeout reached")
@@ -71,7 +80,7 @@ class RunContext:
             with self.conn.cursor(name="pgmon_rows") as named:
                 named.itersize = BATCH_ROWS
                 named.execute(statement, params)
-                return shared_values(named)
+                return shared_values(named, like)
         with self.conn.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall()
@@ -87,15 +96,22 @@ def _shareable(value: object) -> bool:
     return isinstance(value, tuple) and all(type(v) is int or isinstance(v, str) for v in value)
 
 
-def shared_values(rows: Iterable[Row]) -> list[Row]:
+def shared_values(rows: Iterable[Row], previous: Iterable[Row] = ()) -> list[Row]:
     """Rows whose equal values are one object, arrays as tuples, read one row at a time.
 
     Kept rows of a big catalogue are mostly repeats (schema and table names, access methods,
     arrays of column numbers, sizes, timestamps of the run): at 80,000 indexes sharing them
     halves what the index catalogue holds between runs. Values are matched by type as well,
-    so that 0, 0.0 and False stay apart.
+    so that 0, 0.0 and False stay apart. Values equal to one of the `previous` rows' (the
+    last run's) are that object: the new rows then take little memory beside the old ones
+    while both are held, and the interpreter, which rarely hands memory back once its
+    small-object arenas are fragmented, keeps less after the old rows are gone.
     """
     seen: dict[tuple[type, object], object] = {}
+    for row in previous:
+        for value in row:
+            if _shareable(value):
+                seen.setdefault((type(value), value), value)
     out: list[Row] = []
     for row in rows:
         values = []
@@ -168,8 +184,14 @@ def samples_from_rows(
             yield Sample(metric, label_values, convert(raw))
 
 
-def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -> list[Row]:
-    """Run a top-N relations query (parameters top_n, exact_sizes) without waiting on locks.
+def fetch_top_relations(
+    ctx: RunContext,
+    query: str,
+    exact_sizes: bool = True,
+    extra: tuple[Any, ...] = (),
+) -> list[Row]:
+    """Run a top-N relations query (parameters top_n, exact_sizes, then `extra`) without
+    waiting on locks.
 
     The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
     pg_locks, but a lock requested just after pg_locks was read still makes the size
@@ -179,11 +201,11 @@ def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -
     """
     ctx.state["sizes_measured"] = False
     if not exact_sizes:
-        return ctx.fetch(query, (ctx.top_n, False))
+        return ctx.fetch(query, (ctx.top_n, False, *extra))
     try:
         with ctx.conn.transaction():
-            rows = ctx.fetch(query, (ctx.top_n, True))
+            rows = ctx.fetch(query, (ctx.top_n, True, *extra))
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch(query, (ctx.top_n, False))
+        return ctx.fetch(query, (ctx.top_n, False, *extra))
     ctx.state["sizes_measured"] = True
     return rows

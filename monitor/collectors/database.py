@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from monitor.collectors.base import CollectorSpec, Row, RunContext, label, samples_from_rows
 from monitor.metrics import MetricSpec, Sample, counter, gauge
@@ -118,7 +120,11 @@ METRICS: tuple[MetricSpec, ...] = (
         "checksums; 0: never).",
         *STAT,
     ),
-    gauge("pg_database_size_bytes", "Disk space used by the database.", "datname"),
+    gauge(
+        "pg_database_size_bytes",
+        "Disk space used by the database (measured at most every minute).",
+        "datname",
+    ),
     gauge(
         "pg_database_connection_limit",
         "Maximum concurrent connections allowed to the database (-1: no limit).",
@@ -196,9 +202,36 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
     return samples_from_rows(rows, (), {name: f"pg_settings_{name}" for name in settings})
 
 
+# pg_database_size() reads the directory of every database; sizes change slowly, so a run
+# measures them when the last measurement is this old and repeats it in between.
+SIZE_MAX_AGE_SECONDS = 60.0
+
+
+@dataclass
+class MeasuredSizes:
+    """Database sizes of the last measurement, by name, and when it was made."""
+
+    at: float = float("-inf")
+    sizes: dict[str, float] = field(default_factory=dict)
+
+    def fetch(self, ctx: RunContext, now: float) -> list[Row]:
+        measure = now - self.at >= SIZE_MAX_AGE_SECONDS
+        rows = ctx.fetch("database_catalog", (measure, list(self.sizes)))
+        if measure:
+            self.at = now
+            self.sizes = {}
+        for row in rows:
+            if row.size_bytes is not None:
+                self.sizes[row.datname] = row.size_bytes
+        known = {row.datname for row in rows}
+        self.sizes = {name: size for name, size in self.sizes.items() if name in known}
+        return [row._replace(size_bytes=self.sizes.get(row.datname)) for row in rows]
+
+
 def collect(ctx: RunContext) -> Iterable[Sample]:
     yield from stat_samples(ctx.fetch("database"))
-    catalog = ctx.fetch("database_catalog")
+    measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
+    catalog = measured.fetch(ctx, time.monotonic())
     ctx.keep("database_catalog", catalog)  # wraparound ages, for the findings
     yield from catalog_samples(catalog)
     settings = ctx.fetch("database_settings")

@@ -43,15 +43,17 @@ def fetch_indexes(ctx: RunContext) -> list[Row]:
     lock_timeout cancels the statement; the run then asks again without deparsing anything
     (those indexes are judged on the next run). The savepoint keeps the transaction usable.
     """
+    like = ctx.state.get("last_indexes", ())
     try:
         with ctx.conn.transaction():
-            return ctx.fetch("index_catalog", (True,), share_values=True)
+            return ctx.fetch("index_catalog", (True,), share_values=True, like=like)
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch("index_catalog", (False,), share_values=True)
+        return ctx.fetch("index_catalog", (False,), share_values=True, like=like)
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
     indexes = fetch_indexes(ctx)
+    ctx.state["last_indexes"] = indexes
     foreign_keys = ctx.fetch("index_catalog_fkeys", share_values=True)
     ctx.keep("index_catalog", indexes)
     ctx.keep("index_catalog_fkeys", foreign_keys)

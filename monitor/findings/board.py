@@ -38,7 +38,12 @@ class FindingsBoard:
         with self._lock:
             targets, policy = self._targets, self._policy
         nodes = [n for t in targets if (n := node_of(t, self._store)) is not None]
+        held = self._rows_held()
         findings = evaluate(nodes, policy, memo=self._memo)
+        still_held = self._rows_held()
+        # The memo held the previous row sets after their snapshots were replaced: the
+        # memory of a large catalogue is free only now.
+        released = sum(n for rows, n in held.items() if rows not in still_held)
         unchanged = len(findings) == len(self.findings) and all(
             a is b for a, b in zip(findings, self.findings, strict=True)
         )
@@ -59,8 +64,12 @@ class FindingsBoard:
             self.findings = findings
             if not unchanged:
                 self._json = None
-        if not unchanged:
-            memory.after(len(findings) * 10)  # each finding is a dozen objects
+        # each finding is a dozen objects
+        memory.after(released + (0 if unchanged else len(findings) * 10))
+
+    def _rows_held(self) -> dict[int, int]:
+        """Sizes of the row sets the memo holds, by identity."""
+        return {id(rows): len(rows) for inputs, _ in self._memo.values() for rows in inputs.rows}
 
     def json(self) -> bytes:
         """The findings as JSON, made on the first request after they changed: with

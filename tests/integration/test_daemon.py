@@ -564,3 +564,54 @@ def test_connection_budget_caps_sessions(pg_cluster: Cluster) -> None:
     finally:
         for name in names:
             primary.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]
+
+
+def test_thirty_targets_share_a_budget_of_eight_sessions(pg_cluster: Cluster) -> None:
+    """A fleet file: 30 targets with 3 databases each, one daemon, max_connections 8."""
+    from monitor.collectors import ALL
+
+    primary = pg_cluster.primary
+    names = [f"pgmon_fleet_{i}" for i in range(3)]
+    for name in names:
+        primary.execute(f"DROP DATABASE IF EXISTS {name}")  # type: ignore[arg-type]
+        primary.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        primary.execute("CREATE TABLE t (id int PRIMARY KEY)", dbname=name)
+    targets = [f"node-{i:02}" for i in range(30)]
+    collectors: dict[str, Any] = {spec.name: {"enabled": False} for spec in ALL}
+    collectors["connections"] = {"interval": "2s", "timeout": "2s"}
+    collectors["tables"] = {"enabled": True, "interval": "3s", "timeout": "3s"}
+    config = {
+        "targets": [
+            {
+                "name": target,
+                "dsn": monitor_dsn(pg_cluster),
+                "databases": {"include": ["pgmon_fleet_*"]},
+            }
+            for target in targets
+        ],
+        "collectors": collectors,
+        "max_connections": 8,
+    }
+    try:
+        with Daemon(config) as daemon:
+            daemon.wait_ready(timeout=60)
+            most = 0
+            covered: set[tuple[str, str]] = set()
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and len(covered) < 90:
+                most = max(most, len(_pgmon_backend_pids(primary)))
+                series = daemon.scrape()
+                covered |= {
+                    (dict(lbl)["target"], dict(lbl)["datname"])
+                    for (name, lbl) in series
+                    if name == "pg_stat_user_tables_n_live_tup"
+                }
+                time.sleep(0.1)
+            assert most <= 8, most
+            assert covered == {(t, n) for t in targets for n in names}
+            series = daemon.scrape()
+            assert all(value(series, "pg_up", target=t) == 1 for t in targets)
+            assert (value(series, "pgmon_connections_open") or 0) <= 8
+    finally:
+        for name in names:
+            primary.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[arg-type]

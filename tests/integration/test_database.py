@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from monitor.collectors.database import SPEC
+from monitor.collectors.database import SIZE_MAX_AGE_SECONDS, SPEC
 from tests.collecting import Collected, collect, value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import new_database
@@ -173,3 +173,28 @@ def test_standby(pg_cluster: Cluster) -> None:
     got = monitor(pg_cluster.replica)
     assert value(got, "pg_database_size_bytes", datname="postgres") > 0
     assert got.samples("pg_stat_database_conflicts")
+
+
+def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db: str) -> None:
+    """Between measurements a run repeats the last sizes; a database new since then is
+    measured at once, and a dropped one leaves no series."""
+    primary = pg_cluster.primary
+    state: dict[str, object] = {}
+    dsn = primary.dsn(user=MONITOR_ROLE)
+    size = "pg_database_size_bytes"
+    first = value(collect(SPEC, dsn, state=state), size, datname=second_db)
+    primary.execute(
+        "CREATE TABLE filler AS SELECT repeat('x', 500) FROM generate_series(1, 20000)",
+        dbname=second_db,
+    )
+    primary.execute("CHECKPOINT")
+    grown = primary.scalar("SELECT pg_database_size(current_database())", dbname=second_db)
+    assert grown > first
+    with new_database(primary, "pgmon_db_new") as newer:
+        again = collect(SPEC, dsn, state=state)
+        assert value(again, size, datname=second_db) == first  # measured under a minute ago
+        assert value(again, size, datname=newer) > 1_000_000
+    state["measured_sizes"].at -= SIZE_MAX_AGE_SECONDS  # type: ignore[attr-defined]
+    later = collect(SPEC, dsn, state=state)
+    assert value(later, size, datname=second_db) == grown
+    assert later.value(size, datname=newer) is None

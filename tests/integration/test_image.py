@@ -1,16 +1,29 @@
 """The container image, built from the Dockerfile with buildah and run: it starts as the
-unprivileged user, has no compiler, answers its health check, and the daemon inside it
-monitors a real PostgreSQL over the host's loopback and serves /metrics."""
+unprivileged user, has no compiler, answers its health check, and the daemon inside it,
+unprivileged on a read-only root file system, monitors a real PostgreSQL over the host's
+loopback and serves /metrics."""
 
 from __future__ import annotations
 
+import base64
+import ssl
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from monitor import __version__
-from tests.container import Container, base_image, build_image, inspect, remove_image
+from tests.certs import Authority, bcrypt_hash
+from tests.container import (
+    Container,
+    base_image,
+    build_image,
+    inspect,
+    processes,
+    remove_image,
+    uids,
+)
 from tests.daemon import Series, free_port, parse, value, wait_for
 from tests.pgserver import PASSWORD_ROLE, PASSWORD_ROLE_PASSWORD, Cluster, Server
 
@@ -63,9 +76,34 @@ def test_runs_unprivileged_without_compilers(container: Container) -> None:
     assert owned.stdout.strip() == ""
 
 
-def test_daemon_in_the_image_monitors_postgres(container: Container, pg_cluster: Cluster) -> None:
+def protection(directory: Path) -> tuple[ssl.SSLContext, str]:
+    """A web config file with TLS and basic auth, its certificates and the healthcheck's
+    password file, readable by the image's user; a client context and Authorization value."""
+    directory.mkdir()
+    directory.chmod(0o755)
+    authority = Authority(directory)
+    authority.issue("server")
+    (directory / "web-config.yml").write_text(
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+        f"basic_auth_users:\n  probe: '{bcrypt_hash('in-the-box')}'\n"
+    )
+    (directory / "password").write_text("in-the-box\n")
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    context = ssl.create_default_context(cafile=str(authority.ca.cert))
+    return context, "Basic " + base64.b64encode(b"probe:in-the-box").decode()
+
+
+def test_daemon_in_the_image_monitors_postgres(
+    container: Container, pg_cluster: Cluster, tmp_path: Path
+) -> None:
+    """Run as a locked-down deployment runs it: `docker run --read-only --tmpfs /tmp`, or
+    Kubernetes' readOnlyRootFilesystem with an emptyDir on /tmp; its endpoints over TLS and
+    behind basic auth, from a web config file mounted like a secret."""
     port = free_port()
     primary = pg_cluster.primary
+    tls, authorization = protection(tmp_path / "secrets")
+    container.share(tmp_path / "secrets", "/etc/pgmon")
     env = {
         # A sidecar's whole configuration: libpq's variables and the listen address.
         "PGHOST": "127.0.0.1",
@@ -74,14 +112,21 @@ def test_daemon_in_the_image_monitors_postgres(container: Container, pg_cluster:
         "PGPASSWORD": PASSWORD_ROLE_PASSWORD,
         "PGDATABASE": "postgres",
         "PGMON_LISTEN": f"127.0.0.1:{port}",
+        "PGMON_WEB_CONFIG_FILE": "/etc/pgmon/web-config.yml",
+        # For the image's HEALTHCHECK, which runs with the container's environment.
+        "PGMON_HEALTHCHECK__USERNAME": "probe",
+        "PGMON_HEALTHCHECK__PASSWORD_FILE": "/etc/pgmon/password",
     }
-    with container.background("pgmon", "run", env=env) as daemon:
+    with container.read_only_root(), container.background("pgmon", "run", env=env) as daemon:
 
         def collected() -> Series | None:
             if daemon.poll() is not None:
                 raise AssertionError(f"pgmon exited:\n{container.output(daemon)}")
+            request = urllib.request.Request(
+                f"https://127.0.0.1:{port}/metrics", headers={"Authorization": authorization}
+            )
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                with urllib.request.urlopen(request, timeout=2, context=tls) as r:
                     series = parse(r.read().decode())
             except OSError:
                 return None
@@ -91,9 +136,23 @@ def test_daemon_in_the_image_monitors_postgres(container: Container, pg_cluster:
         target = f"127.0.0.1:{primary.port}/postgres"
         assert value(series, "pg_up", target=target) == 1
         assert value(series, "pg_stat_database_numbackends", target=target, datname="postgres")
-        health = container.run("pgmon", "healthcheck", env={"PGMON_LISTEN": f"0.0.0.0:{port}"})
+        health = container.run("pgmon", "healthcheck", env={**env, "PGMON_LISTEN": f":{port}"})
         assert health.returncode == 0, health.stderr
         assert pgmon_sessions(primary) >= 1
+
+        inside = processes(daemon)
+        assert inside, "no process of the container's command found"
+        for pid in inside:
+            assert 0 not in uids(pid), f"process {pid} runs with UID 0: {uids(pid)}"
+            assert uids(pid) == [int(UID)] * 4
+        # "Read-only file system", not "Permission denied": the root itself refuses, whoever
+        # asks; the daemon keeps serving with nothing writable but the tmpfs on /tmp.
+        for path in ("/pgmon-probe", "/opt/pgmon/probe", "/etc/pgmon-probe"):
+            written = container.run("touch", path)
+            assert written.returncode != 0
+            assert "Read-only file system" in written.stderr, written.stderr
+        assert container.run("touch", "/tmp/pgmon-probe").returncode == 0
+        assert value(collected() or {}, "pg_up", target=target) == 1
     assert daemon.returncode == 0, container.output(daemon)
     wait_for(lambda: pgmon_sessions(primary) == 0, 10, "pgmon's sessions to close on SIGTERM")
 

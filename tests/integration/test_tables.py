@@ -159,7 +159,9 @@ def test_estimated_sizes_when_exact_ones_are_not_wanted(db: Database) -> None:
     )
     with psycopg.connect(db.dsn(), row_factory=namedtuple_row) as conn:
         query = sql.SQL(query_for("tables", conn.info.server_version))  # type: ignore[arg-type]
-        (row,) = conn.execute(query, (None, False)).fetchall()
+        (row,) = conn.execute(query, (None, False, None)).fetchall()
+        # Read by relid, as between rankings: the same row, TOAST index included.
+        assert conn.execute(query, (None, False, [row.relid])).fetchall() == [row]
     heap, toast, toast_index, index, block = db.rows(
         "SELECT c.relpages, t.relpages, "
         "       (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
@@ -391,3 +393,42 @@ def test_exact_sizes_are_measured_at_most_every_five_minutes(db: Database) -> No
     state["measured_sizes"].at -= tables.SIZES_MAX_AGE_SECONDS  # type: ignore[attr-defined]
     later = value(collect(tables.SPEC, db.dsn(), state=state), size, **labels(db, "grows"))
     assert later == grown
+
+
+def test_named_tables_are_read_between_rankings(db: Database) -> None:
+    """Between rankings a run reads the named tables afresh and repeats the remainder of the
+    last ranking; a named table that disappears makes the next run rank again."""
+    db.run(
+        *(f"CREATE TABLE r{i} (id int PRIMARY KEY) {NO_AUTOVACUUM}" for i in range(1, 4)),
+        *(f"INSERT INTO r{i} SELECT generate_series(1, {i * 1000})" for i in range(1, 4)),
+    )
+    db.run(*(f"ANALYZE r{i}" for i in range(1, 4)))
+    state: dict[str, object] = {}
+    inserted = "pg_stat_user_tables_n_tup_ins"
+    other = labels(db, "other", schemaname="")
+
+    def named(got: Collected) -> set[str]:
+        return {lbl["relname"] for lbl, _ in got.samples(inserted)}
+
+    first = collect(tables.SPEC, db.dsn(), top_n=2, state=state)
+    assert named(first) == {"r2", "r3", "other"}
+    assert value(first, inserted, **other) == 1000
+
+    # r1 grows past the others and r3 gets rows: r3 is read afresh, but r1 stays in the
+    # remainder, which repeats the last ranking's sums, until the tables are ranked again.
+    db.run("INSERT INTO r1 SELECT generate_series(1001, 20000)", "INSERT INTO r3 VALUES (0)")
+    db.run("ANALYZE r1")
+    between = collect(tables.SPEC, db.dsn(), top_n=2, state=state)
+    assert named(between) == {"r2", "r3", "other"}
+    assert value(between, inserted, **labels(db, "r3")) == 3001
+    assert value(between, inserted, **other) == 1000
+
+    state["ranking"].at -= tables.RANKING_MAX_AGE_SECONDS  # type: ignore[attr-defined]
+    ranked = collect(tables.SPEC, db.dsn(), top_n=2, state=state)
+    assert named(ranked) == {"r1", "r3", "other"}
+    assert value(ranked, inserted, **labels(db, "r1")) == 20000
+    assert value(ranked, inserted, **other) == 2000
+
+    db.run("DROP TABLE r3")
+    after_drop = collect(tables.SPEC, db.dsn(), top_n=2, state=state)
+    assert named(after_drop) == {"r1", "r2"}

@@ -21,3 +21,11 @@ def test_equal_values_become_one_object_and_keep_their_types() -> None:
     assert type(got[0].flag) is bool and type(got[0].count) is int
     assert type(got[0].size) is float
     assert all(type(r) is Row for r in got)
+
+
+def test_values_of_the_previous_rows_are_reused() -> None:
+    last = shared_values([Row("".join(["ord", "ers"]), False, 3, 8192.0, [1, 2])])
+    got = shared_values([Row("orders", False, 3, 16384.0, [1, 2])], previous=last)
+    assert got == [Row("orders", False, 3, 16384.0, (1, 2))]
+    assert got[0].name is last[0].name and got[0].key is last[0].key
+    assert got[0].size is not last[0].size

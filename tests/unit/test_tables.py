@@ -89,8 +89,8 @@ def test_spec_defaults() -> None:
 
 
 @pytest.mark.parametrize("version", [130000, 150000, 170000, 180000])
-def test_query_has_only_the_two_placeholders(version: int) -> None:
+def test_query_has_only_its_three_placeholders(version: int) -> None:
     # psycopg reads every % in the text as a placeholder, comments included.
     text = query_for("tables", version)
-    assert text.count("%s") == 2 and text.count("%") == 2
+    assert text.count("%s") == 3 and text.count("%") == 3
     assert text.startswith("-- tables:")
