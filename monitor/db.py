@@ -8,16 +8,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import namedtuple_row
+
+from monitor.logs import SCRUBBER
+from monitor.settings import read_password
 
 APPLICATION_NAME = "pgmon"
 
 
 class TargetDown(Exception):
     """The server could not be reached; the message is safe to log (no DSN in it)."""
+
+
+class WaitingToRetry(TargetDown):
+    """No attempt was made: the last one failed and the backoff has not run out yet."""
 
 
 class EndpointBusy(Exception):
@@ -97,8 +106,12 @@ class SessionLimits:
     backoff_max: float
 
 
+# The timeouts pgmon sets are integers of milliseconds on the server.
+_MAX_MS = 2**31 - 1
+
+
 def _ms(seconds: float) -> str:
-    return str(max(1, int(seconds * 1000)))
+    return str(min(_MAX_MS, max(1, int(seconds * 1000))))
 
 
 class Endpoint:
@@ -110,9 +123,14 @@ class Endpoint:
     """
 
     def __init__(
-        self, conninfo: str, limits: SessionLimits, budget: ConnectionBudget | None = None
+        self,
+        conninfo: str,
+        limits: SessionLimits,
+        budget: ConnectionBudget | None = None,
+        password_file: Path | None = None,
     ) -> None:
         self._conninfo = conninfo
+        self._password_file = password_file
         self._limits = limits
         self._budget = budget or ConnectionBudget()
         self.last_used = 0.0
@@ -180,7 +198,7 @@ class Endpoint:
             raise TargetDown("connection closed: the target was removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
-            raise TargetDown(f"not reachable; next attempt in {wait:.1f}s")
+            raise WaitingToRetry(f"not reachable; next attempt in {wait:.1f}s")
         self._budget.acquire(self, timeout)
         try:
             return self._open()
@@ -188,10 +206,34 @@ class Endpoint:
             self._budget.release(self)
             raise
 
+    def _password(self) -> str | None:
+        """The password from `password_file`, read now: a rotated secret (a Kubernetes
+        secret is a file that changes in place) is used from the next connection on."""
+        path = self._password_file
+        if path is None:
+            return None
+        try:
+            password = read_password(path)
+        except OSError as exc:
+            problem = f"cannot read it ({exc.strerror or type(exc).__name__})"
+        except UnicodeDecodeError:
+            problem = "not UTF-8 text"
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            SCRUBBER.add([password])
+            return password
+        self._note_failure()
+        raise TargetDown(f"password_file {path}: {problem}")
+
     def _open(self) -> psycopg.Connection[Any]:
+        password = self._password()
+        conninfo = self._conninfo
+        if password is not None:
+            conninfo = make_conninfo(conninfo, password=password)
         try:
             conn = psycopg.connect(
-                self._conninfo,
+                conninfo,
                 application_name=APPLICATION_NAME,
                 connect_timeout=max(1, round(self._limits.connect_timeout)),
                 row_factory=namedtuple_row,

@@ -3,7 +3,7 @@
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, PositiveFloat
+from pydantic import BeforeValidator, Field
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -19,7 +19,12 @@ def parse_seconds(value: object) -> object:
     return value
 
 
-Seconds = Annotated[PositiveFloat, BeforeValidator(parse_seconds)]
+# A year: longer is a typo, and would overflow the scheduler's date arithmetic.
+MAX_SECONDS = 365 * 24 * 3600.0
+
+Seconds = Annotated[
+    float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False), BeforeValidator(parse_seconds)
+]
 
 
 def format_seconds(seconds: float) -> str:

@@ -118,7 +118,9 @@ def render_openmetrics(families: Iterable[Metric]) -> dict[str, Fragment]:
         if not family.samples:
             continue
         rendered = generate_openmetrics(_Fixed(_openmetrics_family(family)))  # type: ignore[no-untyped-call]
-        lines = rendered.splitlines(keepends=True)
+        # Split at b"\n" only: bytes.splitlines() also splits at a carriage return, which a
+        # label value may hold unescaped (neither format escapes it).
+        lines = [line + b"\n" for line in rendered.split(b"\n")[:-1]]
         header = b"".join(line for line in lines if line.startswith(b"#") and line != b"# EOF\n")
         body = b"".join(line for line in lines if not line.startswith(b"#"))
         fragments[family.name] = Fragment(header, body)

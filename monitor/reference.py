@@ -40,6 +40,9 @@ def _default(field: FieldInfo, unset: str) -> str:
     if field.is_required():
         return "required"
     value = field.get_default(call_default_factory=True)
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "shown_default" in extra:
+        return str(extra["shown_default"])
     if value is None:
         return unset
     if isinstance(value, float):

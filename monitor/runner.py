@@ -14,7 +14,7 @@ import psycopg.errors
 from monitor import memory, selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
 from monitor.collectors.remainder import KEPT_NAMED, cut, named
-from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown
+from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown, WaitingToRetry
 from monitor.logs import get_logger
 from monitor.metrics import Sample
 from monitor.snapshot import Snapshot, SnapshotStore
@@ -57,6 +57,7 @@ class TargetStatus:
         self._store = store
         self._lock = threading.Lock()
         self._up: bool | None = None
+        self._reasons: set[str] = set()  # why the target is down, since it went down
         self._version = ""
         self._log = get_logger(target=target.name)
         self.on_recovery: list[Callable[[], None]] = []
@@ -67,6 +68,7 @@ class TargetStatus:
         return bool(self._up)
 
     def record(self, up: bool, error: str = "") -> None:
+        """`error`: why the target is down; "" when no new attempt was made."""
         version = self._target.main.server_version_text
         with self._lock:
             changed = up != self._up or (up and version != self._version)
@@ -76,6 +78,12 @@ class TargetStatus:
                     self._log.info("target_up", server_version=version)
                 else:
                     self._log.warning("target_down", error=error)
+                self._reasons = {error}
+            elif not up and error and error not in self._reasons:
+                # The outage goes on for another reason (the session was ended by an
+                # administrator; now the password is refused): say so, once per reason.
+                self._reasons.add(error)
+                self._log.warning("target_still_down", error=error)
             self._up = up
             if up:
                 self._version = version
@@ -194,6 +202,7 @@ class CollectorJob:
                 top_n=self.plan.top_n,
                 state=self._state.setdefault(datname, {}),
                 deadline=deadline,
+                query_text=self.plan.query_text,
             )
             return list(self.plan.spec.collect(ctx)), ctx.kept
 
@@ -216,7 +225,7 @@ class CollectorJob:
                 return work(conn)
         except TargetDown as exc:
             if is_main:
-                self.status.record(False, str(exc))
+                self.status.record(False, "" if isinstance(exc, WaitingToRetry) else str(exc))
             raise
         except psycopg.OperationalError as exc:
             if is_main and not endpoint.connected:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from monitor.dsn import check_dsn
@@ -31,8 +33,17 @@ DEFAULT_PORT = 9189
 ENV_PREFIX = "PGMON_"
 
 
+# Line breaks and other control characters, which a value quoted in a message may hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+
+
 class ConfigError(Exception):
-    """A configuration problem, worded for the operator (names the key and the problem)."""
+    """A configuration problem, worded for the operator (names the key and the problem).
+
+    Always one line: control characters of values quoted in it are escaped."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_CONTROL.sub(lambda m: repr(m.group())[1:-1], message))
 
 
 class CollectorSettings(BaseModel):
@@ -50,6 +61,11 @@ class CollectorSettings(BaseModel):
         description="Cardinality bound: statements kept (statements); relations kept per "
         "target, over all its databases (indexes, tables), the rest summed into one series "
         "per database; sequences kept per database (sequences).",
+    )
+    query_text: bool | None = Field(
+        None,
+        description="statements only: export the query text (`pg_stat_statements_query_info`; "
+        "default on). Off, pgmon never reads the text.",
     )
 
 
@@ -99,9 +115,15 @@ class TargetSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(
-        None, description="Value of the `target` label; default host:port/dbname."
+        None,
+        description="Value of the `target` label; default host:port/dbname.",
+        json_schema_extra={"shown_default": "host:port/dbname"},
     )
-    dsn: str = Field(description="libpq URI or key=value string.")
+    dsn: str = Field(description="libpq URI or key=value string.", repr=False)
+    password_file: Path | None = Field(
+        None,
+        description="File holding this target's password (instead of the global `password_file`).",
+    )
     databases: DatabaseFilter = Field(
         default_factory=DatabaseFilter,
         description="Which databases per-database collectors visit (templates never).",
@@ -118,6 +140,11 @@ class TargetSettings(BaseModel):
     def _dsn_parses(cls, value: str) -> str:
         check_dsn(value)
         return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_readable(cls, value: Path | None) -> Path | None:
+        return check_password_file(value)
 
 
 class HealthcheckSettings(BaseModel):
@@ -169,11 +196,19 @@ class Settings(BaseSettings):
     )
     dsn: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
+        repr=False,
         description="Targets given as bare DSNs (repeatable on the command line; in the "
         "environment one DSN, or a JSON list).",
     )
     targets: list[TargetSettings] = Field(
         default_factory=list, description="Targets with a name and per-target settings."
+    )
+    password_file: Path | None = Field(
+        None,
+        description="File holding the password of every target (e.g. a mounted Kubernetes "
+        "secret), read at each connection, so that a rotated password is used from the next "
+        "reconnection on; a trailing newline is not part of the password. Wins over a "
+        "password in the DSN, `PGPASSWORD` and the passfile.",
     )
     collectors: dict[str, CollectorSettings] = Field(
         default_factory=dict, description="Per-collector overrides for every target."
@@ -216,7 +251,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             text = value.strip()
             if text.startswith("["):
-                return yaml.safe_load(text)
+                try:
+                    return yaml.safe_load(text)
+                except yaml.YAMLError:
+                    raise ValueError("a list of DSNs must be written as JSON") from None
             return [text] if text else []
         return value
 
@@ -226,6 +264,11 @@ class Settings(BaseSettings):
         for dsn in value:
             check_dsn(dsn)
         return value
+
+    @field_validator("password_file")
+    @classmethod
+    def _password_readable(cls, value: Path | None) -> Path | None:
+        return check_password_file(value)
 
     @field_validator("listen")
     @classmethod
@@ -256,6 +299,38 @@ class Settings(BaseSettings):
         return value
 
 
+# Far more than any password; a bigger file is the wrong file.
+MAX_PASSWORD_BYTES = 64 * 1024
+
+
+def read_password(path: Path) -> str:
+    """The password in a file: its whole content, less the line end an editor or `echo`
+    leaves at the end. Raises OSError, or ValueError (UnicodeDecodeError included) when the
+    file holds no password."""
+    # Non-blocking: a FIFO or a device named by mistake must not hang start-up.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        data = file.read(MAX_PASSWORD_BYTES + 1)
+    if len(data) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"larger than {MAX_PASSWORD_BYTES} bytes: not a password file")
+    password = data.decode("utf-8").rstrip("\r\n")
+    if not password:
+        raise ValueError("the file is empty")
+    return password
+
+
+def check_password_file(path: Path | None) -> Path | None:
+    """The file must be readable now; its content is never part of a message."""
+    if path is not None:
+        try:
+            read_password(path)
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            problem = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise ValueError(f"{path}: {problem}") from None
+    return path
+
+
 def split_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
@@ -268,6 +343,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path}: not UTF-8 text (byte {exc.start + 1} cannot be decoded)"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -281,6 +360,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
+    for key in data:
+        if not isinstance(key, str):
+            raise ConfigError(f"config file {path}: {key!r}: setting names are text")
     return data
 
 
@@ -301,6 +383,13 @@ def _describe(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         message = "unknown setting"
     return f"{location}: {message}"
+
+
+def _describe_environment_error(exc: SettingsError) -> str:
+    field = re.search(r'field "([^"]+)"', str(exc))
+    if field is None:
+        return f"environment: {exc}"
+    return f"environment variable {ENV_PREFIX}{field.group(1).upper()}: not valid JSON"
 
 
 def load_settings(config: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
@@ -329,4 +418,7 @@ def load_settings(config: str | os.PathLike[str] | None = None, **overrides: Any
     except ValidationError as exc:
         problems = "; ".join(_describe(dict(e)) for e in exc.errors())
         raise ConfigError(f"{source_name}: {problems}") from None
+    except SettingsError as exc:
+        # pydantic-settings could not decode a PGMON_* variable (JSON of a list or mapping).
+        raise ConfigError(_describe_environment_error(exc)) from None
     return Settings.model_construct(**dict(bound))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from monitor import fleet
 from monitor.collectors import ALL, BY_NAME
@@ -18,6 +20,7 @@ from monitor.settings import (
     IgnoreRuleSettings,
     Settings,
     TargetSettings,
+    read_password,
 )
 
 
@@ -29,30 +32,39 @@ class Plan:
     interval: float
     timeout: float
     top_n: int | None
+    query_text: bool = True
 
 
 @dataclass
 class Target:
     name: str
-    dsn: str
+    dsn: str = field(repr=False)
     dbname: str
     plans: tuple[Plan, ...]
     databases: DatabaseFilter
     limits: SessionLimits
     ignore: tuple[IgnoreRuleSettings, ...] = ()
+    password_file: Path | None = None
     budget: ConnectionBudget = field(default_factory=ConnectionBudget, repr=False, compare=False)
     main: Endpoint = field(init=False)
     _others: dict[str, Endpoint] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.main = Endpoint(self.dsn, self.limits, self.budget)
+        self.main = Endpoint(self.dsn, self.limits, self.budget, self.password_file)
 
     @property
     def signature(self) -> tuple[object, ...]:
         """Everything a reload compares: equal signatures mean the target runs on untouched."""
         ignore = tuple(rule.model_dump_json() for rule in self.ignore)
-        return (self.dsn, self.plans, self.databases.model_dump_json(), self.limits, ignore)
+        return (
+            self.dsn,
+            self.password_file,
+            self.plans,
+            self.databases.model_dump_json(),
+            self.limits,
+            ignore,
+        )
 
     def wants(self, datname: str) -> bool:
         include = self.databases.include
@@ -68,7 +80,10 @@ class Target:
             found = self._others.get(datname)
             if found is None:
                 found = self._others[datname] = Endpoint(
-                    with_database(self.dsn, datname), self.limits, self.budget
+                    with_database(self.dsn, datname),
+                    self.limits,
+                    self.budget,
+                    self.password_file,
                 )
             return found
 
@@ -116,7 +131,12 @@ def _plans(settings: Settings, target: TargetSettings, where: str) -> tuple[Plan
                 f"{where}.{spec.name}.timeout: {timeout:g}s is longer than "
                 f"the interval {interval:g}s"
             )
-        plans.append(Plan(spec, interval, timeout, chosen.top_n or spec.top_n))
+        if chosen.query_text is not None and spec.name != "statements":
+            raise ConfigError(
+                f"{where}.{spec.name}.query_text: only the statements collector reads query text"
+            )
+        query_text = chosen.query_text is not False
+        plans.append(Plan(spec, interval, timeout, chosen.top_n or spec.top_n, query_text))
     return tuple(plans)
 
 
@@ -150,6 +170,7 @@ def build_targets(settings: Settings, budget: ConnectionBudget | None = None) ->
                 databases=target.databases,
                 limits=limits,
                 ignore=tuple(target.ignore),
+                password_file=target.password_file or settings.password_file,
                 budget=budget or ConnectionBudget(),
             )
         )
@@ -163,5 +184,12 @@ def shard(settings: Settings, targets: list[Target]) -> list[Target]:
 
 
 def all_secrets(settings: Settings) -> list[str]:
+    """Every password the settings hold or point to, for the log scrubber."""
     dsns = list(settings.dsn) + [t.dsn for t in settings.targets]
-    return [secret for dsn in dsns for secret in secrets_of(dsn)]
+    found = [secret for dsn in dsns for secret in secrets_of(dsn)]
+    files = [settings.password_file, *(t.password_file for t in settings.targets)]
+    for path in files:
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                found.append(read_password(path))
+    return found

@@ -97,6 +97,7 @@ def collect(
     top_n: int | None = None,
     state: dict[str, Any] | None = None,
     timeout: float = 30.0,
+    query_text: bool = True,
 ) -> Collected:
     """One run of `spec` in a pgmon session (read-only, application_name, timeouts)."""
     endpoint = Endpoint(dsn, LIMITS)
@@ -109,6 +110,7 @@ def collect(
                 top_n=top_n if top_n is not None else spec.top_n,
                 state=state if state is not None else {},
                 deadline=time.monotonic() + timeout,
+                query_text=query_text,
             )
             samples = list(spec.collect(ctx))
     finally:

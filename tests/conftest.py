@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import leaks
 from tests.pgserver import (
     Cluster,
     find_installations,
@@ -91,3 +92,15 @@ def pg_cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
         yield cluster
     finally:
         cluster.cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_password_in_any_output() -> Iterator[None]:
+    """At the end of the session, fail if pgmon ever printed or served a test password
+    (see tests/leaks.py): reported as an error in the teardown of the last test."""
+    yield
+    if leaks.FOUND:
+        pytest.fail(
+            "pgmon gave away a password:\n" + "\n".join(dict.fromkeys(leaks.FOUND)),
+            pytrace=False,
+        )

@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.leaks import watch
+
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -125,9 +127,14 @@ class Daemon:
         )
         try:
             with urllib.request.urlopen(request, timeout=5, context=self.tls) as response:
-                return response.status, dict(response.headers), response.read()
+                answer = response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as exc:
-            return exc.code, dict(exc.headers), exc.read()
+            answer = exc.code, dict(exc.headers), exc.read()
+        body = answer[2]
+        if answer[1].get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        watch(f"the body of GET {path}", body)
+        return answer
 
     def scrape(self) -> Series:
         status, headers, body = self.get("/metrics", {"Accept-Encoding": "gzip"})
@@ -153,7 +160,9 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError(f"pgmon ignored signal {sig} for {timeout}s") from None
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
+            watch("the log of pgmon run", self.log_path.read_bytes())
         return self.proc.returncode
 
 
@@ -161,7 +170,7 @@ def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "PGMON_"))}
-    return subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "monitor", *args],
         capture_output=True,
         text=True,
@@ -169,3 +178,7 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+    command = f"pgmon {args[0]}" if args else "pgmon"
+    watch(f"the standard output of {command}", result.stdout)
+    watch(f"the standard error of {command}", result.stderr)
+    return result

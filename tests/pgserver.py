@@ -11,11 +11,14 @@ scripts under ``bench/`` can use it too::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from psycopg import sql
 
 from monitor import pginstance
 from monitor.pginstance import *  # noqa: F403  (re-exported: tests import them from here)
 from monitor.pginstance import HOST, Installation, Server, loopback_hba
+from tests.leaks import secret
 
 __all__ = [*pginstance.__all__, "MONITOR_ROLE", "PASSWORD_ROLE", "PASSWORD_ROLE_PASSWORD"]
 
@@ -24,19 +27,24 @@ MONITOR_ROLE = "pgmon"
 # Same privileges, but pg_hba forces scram-sha-256 for it, so tests can check
 # that password handling in the monitor really works.
 PASSWORD_ROLE = "pgmon_pw"
-PASSWORD_ROLE_PASSWORD = "S3cr3t-pw-for-tests"
+PASSWORD_ROLE_PASSWORD = secret("S3cr3t-pw-for-tests-7Kq2")
 
 # Everybody else is trusted over TCP from 127.0.0.1, as tests connect without passwords.
-_TEST_HBA = loopback_hba(
-    "trust", before=[f"host    all          {PASSWORD_ROLE:<13} {HOST}/32    scram-sha-256"]
-)
+_PASSWORD_RULE = f"host    all          {PASSWORD_ROLE:<13} {HOST}/32    scram-sha-256"
+
+
+def hba_for_tests(before: Sequence[str] = ()) -> str:
+    """pg_hba.conf of the test servers; ``before``: rules that win over the usual ones."""
+    return loopback_hba("trust", before=[*before, _PASSWORD_RULE])
 
 
 class Cluster(pginstance.Cluster):
     """A primary and (by default) one streaming replica of one major version.
 
     On the primary's ``postgres`` database pg_stat_statements is installed, and the roles
-    :data:`MONITOR_ROLE` and :data:`PASSWORD_ROLE` exist with ``pg_monitor``.
+    :data:`MONITOR_ROLE` and :data:`PASSWORD_ROLE` exist with ``pg_monitor``. ``settings``
+    (postgresql.conf), ``hba_before`` (pg_hba.conf rules ahead of the usual ones) and
+    ``files`` (written into the data directory) adapt a server to a test, e.g. for TLS.
     """
 
     def __init__(
@@ -45,13 +53,18 @@ class Cluster(pginstance.Cluster):
         *,
         with_replica: bool = True,
         slot_name: str = "pgmon_replica",
+        settings: Mapping[str, str] | None = None,
+        hba_before: Sequence[str] = (),
+        files: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             installation,
             with_replica=with_replica,
             slot_name=slot_name,
             workdir_prefix="pgmon-test-pg",
-            hba=_TEST_HBA,
+            settings=settings,
+            hba=hba_for_tests(hba_before),
+            files=files,
         )
 
     def bootstrap(self, primary: Server) -> None:

@@ -40,6 +40,7 @@ class RunContext:
     state: dict[str, Any]
     deadline: float
     kept: dict[str, list[Row]] = field(default_factory=dict)
+    query_text: bool = True  # statements: whether query text may be read and exported
 
     def keep(self, name: str, rows: Sequence[Row]) -> None:
         """Keep rows for the findings heuristics (see monitor.findings); a per-database

@@ -43,7 +43,10 @@ Query text is never a label of a counter: pg_stat_statements_query_info carries 
 top N only, with string literals replaced by '***' (utility statements such as CREATE ROLE
 ... PASSWORD '...' are kept as written by pg_stat_statements), whitespace collapsed, and
 cut to 120 characters. Counters are polled with pg_stat_statements(false); text is fetched
-only for top-N entries whose text is not cached yet.
+only for top-N entries whose text is not cached yet. With `query_text` off no text is read
+and pg_stat_statements_query_info is not exported. pg_stat_statements shows other roles'
+text as "<insufficient privilege>" to a role without pg_read_all_stats (which this collector
+requires anyway, for their queryids); that placeholder is never exported as text.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ RETAIN_RUNS = 60
 STATE_KEY = "ledger"
 OTHER_LABELS = ("", "", "other")
 QUERY_LABEL_CHARS = 120  # the SQL cuts the text; kept here so tests and docs can say so
+# What pg_stat_statements shows instead of the text of a statement the role may not see.
+HIDDEN_TEXT = "<insufficient privilege>"
 # What the SQL needs from the extension, by server version: PG14 added toplevel (1.9),
 # PG17 renamed the block times and added stats_since (1.11). A cluster upgraded without
 # ALTER EXTENSION ... UPDATE still has the old view.
@@ -327,6 +332,12 @@ def statement_samples(top: Iterable[Series], other: Counters) -> Iterable[Sample
         yield Sample(column.metric.name, OTHER_LABELS, value)
 
 
+def shown_text(query: str) -> str:
+    """The text to export: none in place of pg_stat_statements' placeholder for text the
+    role may not see (kept as known, so it is not asked for again every run)."""
+    return "" if query == HIDDEN_TEXT else query
+
+
 def query_info_samples(top: Iterable[Series], texts: Mapping[Key, str]) -> Iterable[Sample]:
     for series in top:
         yield Sample(QUERY_INFO.name, (*series.labels, texts.get(series.key, "")), 1.0)
@@ -416,7 +427,7 @@ def _texts(
         params = [[key[i] for key in missing] for i in range(3)]
         for row in _fetch(ctx, "statements_text", schema, params):
             if row.query is not None:  # NULL when the text file could not be read; retry
-                texts[(row.queryid, row.userid, row.dbid)] = row.query
+                texts[(row.queryid, row.userid, row.dbid)] = shown_text(row.query)
     return texts
 
 
@@ -432,10 +443,14 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
         top_n,
         stats_reset,
     )
-    ledger = replace(ledger, texts=_texts(ctx, schema, top, ledger.texts))
+    if ctx.query_text:
+        ledger = replace(ledger, texts=_texts(ctx, schema, top, ledger.texts))
+    else:
+        ledger = replace(ledger, texts={})
     ctx.state[STATE_KEY] = ledger
     yield from statement_samples(top, ledger.other)
-    yield from query_info_samples(top, ledger.texts)
+    if ctx.query_text:
+        yield from query_info_samples(top, ledger.texts)
     yield from summary_samples(summary)
 
 

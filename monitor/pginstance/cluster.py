@@ -35,8 +35,8 @@ class Cluster:
     :meth:`start` creates everything on first use (in a fresh :func:`make_workdir`
     named ``<workdir_prefix><major>-...``) and just starts the servers again after
     :meth:`stop`.  :meth:`cleanup` stops the servers and deletes the working directory.
-    ``password`` (the superuser's), ``settings`` and ``hba`` configure the primary (see
-    :meth:`Server.init_primary`); :meth:`bootstrap` runs on it before the replica is made.
+    ``password`` (the superuser's), ``settings``, ``hba`` and ``files`` configure the primary
+    (see :meth:`Server.init_primary`); :meth:`bootstrap` runs on it before the replica is made.
     """
 
     def __init__(
@@ -49,6 +49,7 @@ class Cluster:
         password: str | None = None,
         settings: Mapping[str, str] | None = None,
         hba: str | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> None:
         self.installation = (
             installation
@@ -61,6 +62,7 @@ class Cluster:
         self.password = password
         self.settings = settings
         self.hba = hba
+        self.files = files
         self.workdir: Path | None = None
         self.startup_seconds: float | None = None  # of the last start()
         self._primary: Server | None = None
@@ -104,7 +106,7 @@ class Cluster:
         self.workdir = make_workdir(f"{self.workdir_prefix}{self.major}-")
         _LIVE_CLUSTERS.add(self)
         self._primary = Server(self.installation, self.workdir / "primary", password=self.password)
-        self._primary.init_primary(self.settings, self.hba)
+        self._primary.init_primary(self.settings, self.hba, self.files)
         self._primary.start(timeout)
         self.bootstrap(self._primary)
         if self.with_replica:

@@ -116,10 +116,15 @@ class Server:
     # -- setup ---------------------------------------------------------------
 
     def init_primary(
-        self, settings: Mapping[str, str] | None = None, hba: str | None = None
+        self,
+        settings: Mapping[str, str] | None = None,
+        hba: str | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> None:
         """initdb a new cluster and configure it (see :func:`write_cluster_conf`); the
-        superuser gets :attr:`password`, if any."""
+        superuser gets :attr:`password`, if any. ``files`` (name: text) are written into the
+        data directory, readable by the server only: certificates and keys that ``settings``
+        name relative to it (``ssl_cert_file``, ...)."""
         pwfile = self.datadir.with_name(self.datadir.name + ".pw")
         options: list[str | Path] = []
         if self.password is not None:
@@ -139,6 +144,8 @@ class Server:
             )  # fmt: skip
         finally:
             pwfile.unlink(missing_ok=True)
+        for name, text in (files or {}).items():
+            write_server_file(self.datadir / name, text)
         write_cluster_conf(self.datadir, settings, hba)
         self.write_server_conf()
 

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.daemon import Daemon, free_port, parse, run_cli, value, wait_for
+from tests.leaks import secret
 from tests.pgserver import (
     MONITOR_ROLE,
     PASSWORD_ROLE,
@@ -20,6 +21,7 @@ from tests.pgserver import (
     Cluster,
 )
 
+WRONG_PASSWORD = secret("Wr0ng-but-secret-pw")
 FAST = {"interval": "1s", "timeout": "1s"}
 ALL_FAST = {
     name: FAST
@@ -227,7 +229,7 @@ def test_sigint_also_stops_cleanly(pg_cluster: Cluster) -> None:
 
 def test_password_never_leaks(pg_cluster: Cluster) -> None:
     good = pg_cluster.primary.dsn(user=PASSWORD_ROLE, password=PASSWORD_ROLE_PASSWORD)
-    wrong_password = "Wr0ng-but-secret-pw"
+    wrong_password = WRONG_PASSWORD
     bad = pg_cluster.primary.dsn(user=PASSWORD_ROLE, password=wrong_password)
     config = {
         "targets": [{"name": "good", "dsn": good}, {"name": "bad", "dsn": bad}],
@@ -242,9 +244,9 @@ def test_password_never_leaks(pg_cluster: Cluster) -> None:
         assert value(series, "pg_up", target="bad") == 0
         assert value(series, "pgmon_collector_up", target="good", collector="connections") == 1
     logs = daemon.logs()
-    for secret in (PASSWORD_ROLE_PASSWORD, wrong_password):
-        assert secret not in metrics_text
-        assert secret not in logs
+    for password in (PASSWORD_ROLE_PASSWORD, wrong_password):
+        assert password not in metrics_text
+        assert password not in logs
     assert "password authentication failed" in logs
 
 

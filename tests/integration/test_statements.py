@@ -13,10 +13,14 @@ import pytest
 from psycopg import sql
 from psycopg.rows import namedtuple_row
 
+from monitor.collectors import ALL
 from monitor.collectors.base import RunContext, Unavailable
 from monitor.collectors.statements import COUNTERS, SPEC
 from monitor.metrics import build_families
 from tests.collecting import TARGET, Collected, collect
+from tests.daemon import Daemon
+from tests.daemon import value as series_value
+from tests.leaks import secret
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import new_database
 
@@ -37,6 +41,8 @@ SERVER_TOTALS = {
     "pg_stat_statements_seconds_total": "sum(total_exec_time) / 1000",
 }
 TABLES = 45
+# Kept as written by pg_stat_statements in the text of CREATE ROLE.
+ROLE_PASSWORD = secret("hunter2-do-not-show")
 TOP_N = 10
 
 SeriesId = tuple[str, tuple[tuple[str, str], ...]]
@@ -257,7 +263,9 @@ def test_two_roles_running_the_same_statement_get_two_series(
 def role_with_password(pg_cluster: Cluster) -> Iterator[str]:
     role = name("pw")
     pg_cluster.primary.execute(
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'hunter2-do-not-show'").format(sql.Identifier(role))
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(ROLE_PASSWORD)
+        )
     )
     try:
         yield role
@@ -272,7 +280,7 @@ def test_query_text_hides_string_literals(pg_cluster: Cluster, role_with_passwor
     got = collect(SPEC, primary.dsn(user=MONITOR_ROLE), top_n=5000)
     texts = {lbl["queryid"]: lbl["query"] for lbl, _ in got.samples(INFO)}
     assert texts[queryid] == f"CREATE ROLE \"{role_with_password}\" LOGIN PASSWORD '***'"
-    assert not any("hunter2" in text for text in texts.values())
+    assert not any(ROLE_PASSWORD in text for text in texts.values())
 
 
 def test_dropped_role_shows_as_its_oid(pg_cluster: Cluster) -> None:
@@ -362,6 +370,90 @@ def unprivileged_role(pg_cluster: Cluster) -> Iterator[str]:
 def test_unavailable_without_privilege(pg_cluster: Cluster, unprivileged_role: str) -> None:
     with pytest.raises(Unavailable, match="pg_read_all_stats"):
         collect(SPEC, pg_cluster.primary.dsn(user=unprivileged_role))
+
+
+@pytest.fixture
+def tracked_monitor(pg_cluster: Cluster) -> Iterator[str]:
+    """A pg_monitor role whose own statements pg_stat_statements does track: what pgmon
+    asked the server shows in the view."""
+    role = name("tracked")
+    primary = pg_cluster.primary
+    primary.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    primary.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(role)))
+    try:
+        yield role
+    finally:
+        primary.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+def text_reads_by(server: Server, role: str) -> int:
+    """Statements `role` ran that read pg_stat_statements' query texts: statements_text,
+    the only query that joins the view to unnest()."""
+    return int(
+        server.scalar(
+            "SELECT count(*) FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+            "WHERE r.rolname = %s AND s.query LIKE %s",
+            [role, "%JOIN unnest(%"],
+        )
+    )
+
+
+def test_query_text_turned_off_is_never_read(
+    pg_cluster: Cluster, tables: list[str], tracked_monitor: str
+) -> None:
+    primary = pg_cluster.primary
+    select_each(primary, tables)
+    dsn = primary.dsn(user=tracked_monitor)
+    got = collect(SPEC, dsn, top_n=TOP_N, query_text=False)
+    assert got.samples(INFO) == []
+    assert len(statement_series(got)) == TOP_N  # the counters are all there
+    assert text_reads_by(primary, tracked_monitor) == 0
+    # The same role with text on does read it: the check above can fail.
+    assert len(collect(SPEC, dsn, top_n=TOP_N).samples(INFO)) == TOP_N
+    assert text_reads_by(primary, tracked_monitor) == 1
+
+
+def test_query_text_setting_in_the_daemon(pg_cluster: Cluster, tables: list[str]) -> None:
+    select_each(pg_cluster.primary, tables)
+    only_statements = {spec.name: {"enabled": spec.name == "statements"} for spec in ALL}
+    config = {
+        "targets": [{"name": "p", "dsn": pg_cluster.primary.dsn(user=MONITOR_ROLE)}],
+        "collectors": only_statements | {"statements": {"query_text": False}},
+    }
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        body = daemon.get("/metrics")[2].decode()
+    assert "\npg_stat_statements_calls_total{" in body
+    assert INFO not in body.replace(f"# HELP {INFO} ", "").replace(f"# TYPE {INFO} ", "")
+    assert not any(table in body for table in tables)
+
+
+def test_no_text_for_a_role_that_cannot_see_it(
+    pg_cluster: Cluster, tables: list[str], unprivileged_role: str
+) -> None:
+    """Without pg_read_all_stats pg_stat_statements hides other roles' text (and queryid);
+    pgmon, connected as such a role, reports the collector unavailable and exports none."""
+    primary = pg_cluster.primary
+    select_each(primary, tables)
+    with primary.connect(user=unprivileged_role) as conn:
+        shown = conn.execute(
+            "SELECT DISTINCT query FROM pg_stat_statements WHERE userid <> %s::regrole",
+            [unprivileged_role],
+        ).fetchall()
+    assert shown == [("<insufficient privilege>",)]
+    only_statements = {spec.name: {"enabled": spec.name == "statements"} for spec in ALL}
+    config = {
+        "targets": [{"name": "p", "dsn": primary.dsn(user=unprivileged_role)}],
+        "collectors": only_statements,
+    }
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        series = daemon.scrape()
+        body = daemon.get("/metrics")[2].decode()
+    assert series_value(series, "pgmon_collector_available", collector="statements") == 0
+    assert f"\n{INFO}{{" not in body
+    assert "insufficient privilege" not in body
+    assert not any(table in body for table in tables)
 
 
 @pytest.mark.pg("<17")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor.settings import ConfigError, load_settings
-from monitor.targets import build_targets
-from tests.daemon import run_cli
+from monitor.targets import all_secrets, build_targets
+from tests.daemon import free_port, run_cli
+from tests.leaks import secret
 
 GOOD_DSN = "host=127.0.0.1 port=1 dbname=app user=pgmon"
+PASSWORD = secret("hunter2-in-a-bad-dsn")
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -48,6 +52,33 @@ def write(tmp_path: Path, text: str) -> str:
             "collectors:\n  indexes: {interval: 10s, timeout: 20s}\n",
             "indexes.timeout: 20s is longer than the interval 10s",
         ),
+        ("shard_count: many\n", "shard_count: Input should be a valid integer"),
+        ("targets: {dsn: 'host=x'}\n", "targets: Input should be a valid list"),
+        ("collectors:\n  locks: {interval: .inf}\n", "locks.interval: Input should be a finite"),
+        ("statement_timeout: 9000h\n", "statement_timeout: Input should be less than"),
+        ("1: true\n", "1: setting names are text"),
+        ("targets:\n  - dsn: 'host=x sslmode=verify'\n", "targets.0.dsn: sslmode 'verify'"),
+        ("dsn: ['postgresql://db:fivefourthreetwo/app']\n", "dsn: port 'fivefourthreetwo'"),
+        (
+            "targets:\n  - dsn: 'host=x sslmode=verify-full sslkey=/missing/pgmon.key'\n",
+            "targets.0.dsn: sslkey /missing/pgmon.key: cannot read it (No such file",
+        ),
+        (
+            "dsn: ['host=x sslrootcert=/missing/root.crt']\n",
+            "dsn: sslrootcert /missing/root.crt: cannot read it",
+        ),
+        (
+            "password_file: /missing/pgmon-password\n",
+            "password_file: /missing/pgmon-password: cannot read it (No such file",
+        ),
+        (
+            "targets:\n  - {dsn: 'host=x', password_file: /missing/pw}\n",
+            "targets.0.password_file: /missing/pw: cannot read it",
+        ),
+        (
+            "collectors:\n  locks: {query_text: false}\n",
+            "locks.query_text: only the statements collector reads query text",
+        ),
     ],
 )
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path, config: str, expected: str) -> None:
@@ -56,6 +87,124 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path, config: str, expected
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        "targets: [\n",
+        "collectors:\n  nosuch: {enabled: false}\n",
+        "targets:\n  - dsn: 'host=x sslkey=/missing/pgmon.key'\n",
+        "password_file: /missing/pgmon-password\n",
+    ],
+)
+def test_daemon_with_bad_config_starts_nothing(tmp_path: Path, config: str) -> None:
+    port = free_port()
+    result = run_cli("run", "--config", write(tmp_path, config), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2, result.stderr
+    # One line, the problem: no "started" event, no traceback, and nothing listens.
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("pgmon: ")
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "pgmon.yaml"
+    path.write_bytes(b"listen: '\xff:9189'\n")
+    result = run_cli("validate-config", "--config", str(path))
+    assert result.returncode == 2
+    assert (
+        result.stderr == f"pgmon: config file {path}: not UTF-8 text (byte 10 cannot be decoded)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "text", "expected"),
+    [
+        ("PGMON_TARGETS", "[{'dsn': 'host=x'}]", "PGMON_TARGETS: not valid JSON"),
+        ("PGMON_COLLECTORS", '{"locks": ', "PGMON_COLLECTORS: not valid JSON"),
+        ("PGMON_DSN", "[host=a, 'host=b]", "dsn: a list of DSNs must be written as JSON"),
+    ],
+)
+def test_environment_that_does_not_decode(variable: str, text: str, expected: str) -> None:
+    result = run_cli("validate-config", env={variable: text})
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://pgmon:{PASSWORD}@[::1/app",  # libpq quotes the whole URI
+        f"postgresql://pgmon@db/app?password={PASSWORD}%20x y",  # ... or the parameter
+        f"host=db password='{PASSWORD}",  # unterminated
+        f"host=db password={PASSWORD} sslmode=on",
+        f"host=db password={PASSWORD} sslcert=/missing/{PASSWORD}.crt",
+    ],
+)
+def test_invalid_dsn_never_echoes_its_password(tmp_path: Path, dsn: str) -> None:
+    config = write(tmp_path, yaml.safe_dump({"targets": [{"dsn": dsn}]}))
+    result = run_cli("validate-config", "--config", config)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"pgmon: config file {config}: targets.0.dsn: ")
+    assert PASSWORD not in result.stderr
+
+
+def test_password_file_content_is_never_shown(tmp_path: Path) -> None:
+    secret_file = tmp_path / "password"
+    secret_file.write_text("")
+    config = write(tmp_path, f"password_file: {secret_file}\n")
+    result = run_cli("validate-config", "--config", config)
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"pgmon: config file {config}: password_file: {secret_file}: the file is empty\n"
+    )
+    secret_file.write_bytes(PASSWORD.encode() + b"\xff\n")
+    result = run_cli("validate-config", "--config", config)
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"password_file: {secret_file}: not UTF-8 text\n")
+    secret_file.write_text(PASSWORD + "\n")
+    assert run_cli("validate-config", "--config", config).returncode == 0
+
+
+def test_password_file_per_target_wins(tmp_path: Path) -> None:
+    mine, shared = tmp_path / "mine", tmp_path / "shared"
+    mine.write_text("a-password-of-its-own\n")
+    shared.write_text("the-shared-password\n")
+    settings = load_settings(
+        None,
+        password_file=str(shared),
+        targets=[
+            {"name": "a", "dsn": GOOD_DSN, "password_file": str(mine)},
+            {"name": "b", "dsn": GOOD_DSN},
+        ],
+    )
+    a, b = build_targets(settings)
+    assert (a.password_file, b.password_file) == (mine, shared)
+    assert "the-shared-password" in all_secrets(settings)
+
+
+def test_query_text_is_on_unless_turned_off() -> None:
+    settings = load_settings(
+        None,
+        targets=[
+            {"name": "a", "dsn": GOOD_DSN, "collectors": {"statements": {"query_text": False}}},
+            {"name": "b", "dsn": GOOD_DSN},
+        ],
+    )
+    a, b = build_targets(settings)
+    assert [p.query_text for p in a.plans if p.spec.name == "statements"] == [False]
+    assert [p.query_text for p in b.plans if p.spec.name == "statements"] == [True]
+
+
+def test_target_repr_leaves_the_dsn_out() -> None:
+    settings = load_settings(None, dsn=[f"host=db user=u password={PASSWORD}"])
+    (target,) = build_targets(settings)
+    assert PASSWORD not in repr(target)
+    assert PASSWORD not in repr(settings)
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -72,10 +221,10 @@ def test_unknown_environment_variable_is_rejected() -> None:
 
 
 def test_bad_dsn_on_command_line_does_not_echo_password() -> None:
-    result = run_cli("collect", "--dsn", "host=x password=hunter2 port")
+    result = run_cli("collect", "--dsn", f"host=x password={PASSWORD} port")
     assert result.returncode == 2
     assert "dsn" in result.stderr
-    assert "hunter2" not in result.stderr
+    assert PASSWORD not in result.stderr
 
 
 def test_valid_config(tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from monitor.dsn import check_dsn, display_name, secrets_of, with_database
@@ -22,7 +25,8 @@ def test_display_name_has_no_credentials(dsn: str, name: str) -> None:
 
 def test_secrets_are_found_for_scrubbing() -> None:
     assert secrets_of("host=db password=s3cret") == ["s3cret"]
-    assert secrets_of("postgresql://u:p%40ss@db/app") == ["p@ss"]
+    # As libpq reads it and as written, since the written form may be echoed.
+    assert set(secrets_of("postgresql://u:p%40ss@db/app")) == {"p@ss", "p%40ss"}
     assert secrets_of("host=db") == []
 
 
@@ -74,3 +78,53 @@ def test_display_name_under_a_uid_without_passwd_entry(monkeypatch: pytest.Monke
     monkeypatch.setattr("getpass.getuser", no_entry)
     assert display_name("host=db port=5433") == "db:5433/"
     assert display_name("host=db user=app") == "db:5432/app"
+
+
+def test_every_password_of_a_uri_is_found() -> None:
+    # libpq takes the query parameter; the user-info password is still in the text.
+    assert set(secrets_of("postgresql://u:first@db/app?password=second")) == {"first", "second"}
+    assert "a b" in secrets_of("host=db password='a b'")
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://u:p%40ss-word@[::1/app",
+        "postgresql://u@db/app?password=p%40ss-word x",
+        "host=db password='p@ss-word",
+    ],
+)
+def test_parse_errors_are_redacted(dsn: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        check_dsn(dsn)
+    assert "ss-word" not in str(raised.value)
+
+
+def test_named_files_must_be_readable(tmp_path: Path) -> None:
+    key = tmp_path / "client.key"
+    key.write_text("not really a key")
+    check_dsn(f"host=db sslmode=verify-full sslkey={key} sslrootcert=system")
+    with pytest.raises(ValueError, match=f"sslcrl {tmp_path}: cannot read it"):
+        check_dsn(f"host=db sslcrl={tmp_path}")
+    with pytest.raises(ValueError, match="passfile /missing/pgpass: cannot read it"):
+        check_dsn("host=db passfile=/missing/pgpass")
+
+
+def test_a_fifo_named_by_mistake_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    check_dsn(f"host=db sslkey={fifo}")  # opened without waiting for a writer
+
+
+@pytest.mark.parametrize(
+    ("dsn", "problem"),
+    [
+        ("host=db sslmode=verify", "sslmode 'verify' is not one of"),
+        ("host=db target_session_attrs=primary-ish", "target_session_attrs 'primary-ish'"),
+        ("host=a,b port=5432,x", "port 'x' is not a port number"),
+        ("host=db port=70000", "port '70000' is not a port number"),
+    ],
+)
+def test_values_libpq_would_refuse_when_connecting(dsn: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        check_dsn(dsn)

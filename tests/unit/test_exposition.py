@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import math
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
@@ -201,6 +204,44 @@ def test_any_label_value_parses_back_unchanged(values: list[str], target: str) -
         "schemaname": values[1],
         "relname": values[2],
     }
+
+
+def _read_back(families: Iterable[Metric]) -> set[tuple[str, frozenset[tuple[str, str]]]]:
+    return {
+        (sample.name, frozenset(sample.labels.items()))
+        for family in families
+        for sample in family.samples
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    targets=st.lists(label_value, min_size=1, max_size=3, unique=True),
+    rows=st.lists(st.tuples(label_value, label_value, label_value), max_size=4, unique=True),
+    version=label_value,
+)
+def test_label_values_read_back_from_every_format_of_a_scrape(
+    targets: list[str], rows: list[tuple[str, str, str]], version: str
+) -> None:
+    """Several targets, as a scrape joins them: the text format, its gzip copy and
+    OpenMetrics all read back to the same label values."""
+    store = SnapshotStore()
+    expected = set()
+    for target in targets:
+        samples = [Sample("pg_stat_user_tables_seq_scan", row, 1) for row in rows]
+        samples.append(Sample("pg_thing_info", (version,), 1))
+        store.put(Snapshot(target, "tables", LABELLED, samples, 0.0))
+        for datname, schemaname, relname in rows:
+            labels = {"target": target, "datname": datname}
+            labels |= {"schemaname": schemaname, "relname": relname}
+            expected.add(("pg_stat_user_tables_seq_scan", frozenset(labels.items())))
+        expected.add(("pg_thing_info", frozenset({"target": target, "version": version}.items())))
+    text = store.render()
+    assert gzip.decompress(store.render(gzipped=True)) == text
+    # prometheus_client's parsers name counter samples <family>_total.
+    renamed = {(name.replace("seq_scan", "seq_scan_total"), labels) for name, labels in expected}
+    assert _read_back(parse_text(text.decode())) == renamed
+    assert _read_back(parse_om(store.render(openmetrics=True).decode())) == renamed
 
 
 def test_special_values_are_written_as_prometheus_reads_them() -> None:

@@ -370,3 +370,8 @@ def test_rows_sharing_a_key_are_merged() -> None:
     _, top = account(entries_from_rows(rows), None, 5, T0)
     assert len(top) == 1
     assert top[0].counters[0] == 6
+
+
+def test_the_placeholder_for_hidden_text_is_not_text() -> None:
+    assert statements.shown_text("<insufficient privilege>") == ""
+    assert statements.shown_text("SELECT $1") == "SELECT $1"
