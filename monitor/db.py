@@ -66,8 +66,11 @@ class ConnectionBudget:
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    # Worded without the time waited, which differs from run to run: a
+                    # repeated failure reads the same and is logged once.
                     raise BudgetExhausted(
-                        f"all {self.limit} connections of max_connections busy for {timeout:g}s"
+                        f"all {self.limit} connections of max_connections stayed busy "
+                        "for the whole run timeout"
                     )
                 # Woken when a session ends; the poll covers an idle endpoint made busy and
                 # free again before this thread ran.
@@ -139,6 +142,7 @@ class Endpoint:
         self._conn: psycopg.Connection[Any] | None = None
         self._failures = 0
         self._retry_at = 0.0
+        self._last_error = ""
         self.server_version = 0
         self.server_version_text = ""
         self.system_identifier = ""
@@ -149,12 +153,15 @@ class Endpoint:
 
     @contextmanager
     def session(
-        self, timeout: float, statement_timeout: float | None = None
+        self, timeout: float, statement_timeout: float | None = None, wait: float | None = None
     ) -> Iterator[psycopg.Connection[Any]]:
         """A read-only transaction whose statements cannot outlive `timeout`, each limited to
-        `statement_timeout` (default: the configured one)."""
-        if not self._lock.acquire(timeout=timeout):
-            raise EndpointBusy(f"connection busy for more than {timeout:g}s")
+        `statement_timeout` (default: the configured one). While another run holds the
+        session, wait for it up to `wait` (default: `timeout`; 0: not at all)."""
+        if not self._lock.acquire(timeout=timeout if wait is None else wait):
+            # Without the time waited (the rest of a run's timeout, different every run),
+            # so that a repeated failure reads the same and is logged once.
+            raise EndpointBusy("connection busy with another run for the whole run timeout")
         try:
             conn = self._connect(timeout)
             statement_timeout = min(statement_timeout or self._limits.statement_timeout, timeout)
@@ -165,10 +172,10 @@ class Endpoint:
                         (_ms(statement_timeout),),
                     )
                     yield conn
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if conn.closed or conn.broken:
                     self._drop()
-                    self._note_failure()
+                    self._note_failure(_first_line(exc))
                 raise
         finally:
             self.last_used = time.monotonic()
@@ -198,7 +205,9 @@ class Endpoint:
             raise TargetDown("connection closed: the target was removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
-            raise WaitingToRetry(f"not reachable; next attempt in {wait:.1f}s")
+            # The same words for every run until the next attempt (not the time left), so
+            # that a collector failing on every run is logged once.
+            raise WaitingToRetry(f"not reachable, retrying after a pause: {self._last_error}")
         self._budget.acquire(self, timeout)
         try:
             return self._open()
@@ -239,8 +248,9 @@ class Endpoint:
                 row_factory=namedtuple_row,
             )
         except psycopg.Error as exc:
-            self._note_failure()
-            raise TargetDown(_first_line(exc)) from None
+            error = _first_line(exc)
+            self._note_failure(error)
+            raise TargetDown(error) from None
         try:
             # jit off: catalogue queries over tens of thousands of relations get cost
             # estimates in the millions, and compiling them took longer than running them
@@ -258,8 +268,9 @@ class Endpoint:
             conn.read_only = True
         except psycopg.Error as exc:
             conn.close()
-            self._note_failure()
-            raise TargetDown(f"session set-up failed: {_first_line(exc)}") from None
+            error = f"session set-up failed: {_first_line(exc)}"
+            self._note_failure(error)
+            raise TargetDown(error) from None
         self.server_version = conn.info.server_version
         self.server_version_text = conn.info.parameter_status("server_version") or ""
         self.system_identifier = _system_identifier(conn)
@@ -268,7 +279,8 @@ class Endpoint:
         self._retry_at = 0.0
         return conn
 
-    def _note_failure(self) -> None:
+    def _note_failure(self, error: str) -> None:
+        self._last_error = error
         self._failures += 1
         delay = min(self._limits.backoff_max, 0.5 * 2 ** min(self._failures, 16))
         self._retry_at = time.monotonic() + delay * random.uniform(0.8, 1.0)
