@@ -1,0 +1,130 @@
+"""What the fault-injection tests (tests/integration/test_faults*.py) share: pgmon's sessions
+as the server sees them, a lock that keeps one collector's statement waiting, the server's
+log since a mark, and the daemon's resources as the kernel counts them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from monitor.collectors import ALL
+from monitor.db import APPLICATION_NAME
+from tests.daemon import Series
+from tests.pgserver import MONITOR_ROLE, Server
+
+
+def every_collector(interval: str = "1s", timeout: str = "1s") -> dict[str, dict[str, str]]:
+    """Every collector on a short schedule, so that a fault shows within seconds."""
+    return {spec.name: {"interval": interval, "timeout": timeout} for spec in ALL}
+
+
+def pgmon_sessions(server: Server) -> dict[str, int]:
+    """pgmon's sessions on `server`, by database (application_name tells them apart)."""
+    rows = server.execute(
+        "SELECT datname, count(*)::int FROM pg_stat_activity "
+        "WHERE application_name = %s GROUP BY datname",
+        [APPLICATION_NAME],
+    )
+    return {str(datname): int(count) for datname, count in rows}
+
+
+def pgmon_lock_waiters(server: Server) -> list[int]:
+    """pgmon backends waiting for a lock right now."""
+    rows = server.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'",
+        [APPLICATION_NAME],
+    )
+    return [int(pid) for (pid,) in rows]
+
+
+def collector_values(series: Series, metric: str, target: str) -> dict[str, float]:
+    """`metric` of every collector of `target`, by collector name."""
+    found: dict[str, float] = {}
+    for (name, labels), v in series.items():
+        tags = dict(labels)
+        if name == metric and tags.get("target") == target:
+            found[tags["collector"]] = v
+    return found
+
+
+def all_up(series: Series, target: str) -> bool:
+    """Whether every collector of `target` succeeded in its last run."""
+    up = collector_values(series, "pgmon_collector_up", target)
+    return bool(up) and all(v == 1 for v in up.values())
+
+
+def with_datname(series: Series, datname: str) -> list[str]:
+    """Names of the series labelled with database `datname`."""
+    return sorted({name for (name, labels) in series if dict(labels).get("datname") == datname})
+
+
+@contextmanager
+def sequence_altered(
+    server: Server, dbname: str, sequence: str
+) -> Iterator[psycopg.Connection[Any]]:
+    """An ALTER SEQUENCE left uncommitted. Until the block ends, reading the sequence's last
+    value (which the sequences collector does for every sequence it may read) waits for a
+    lock, for as long as lock_timeout lets it. The sequence is made here and readable by
+    pgmon's role."""
+    name = sql.Identifier(sequence)
+    server.execute(sql.SQL("DROP SEQUENCE IF EXISTS {}").format(name), dbname=dbname)
+    server.execute(sql.SQL("CREATE SEQUENCE {}").format(name), dbname=dbname)
+    server.execute(sql.SQL("SELECT nextval({})").format(sql.Literal(sequence)), dbname=dbname)
+    server.execute(
+        sql.SQL("GRANT SELECT ON SEQUENCE {} TO {}").format(name, sql.Identifier(MONITOR_ROLE)),
+        dbname=dbname,
+    )
+    holder = server.connect(dbname)
+    try:
+        holder.autocommit = False
+        holder.execute(sql.SQL("ALTER SEQUENCE {} RESTART").format(name))
+        yield holder
+    finally:
+        # The server may have been stopped under it: that ended the transaction already.
+        with suppress(psycopg.Error):
+            holder.rollback()
+        holder.close()
+
+
+class ServerLog:
+    """The server's log from the moment this object is made."""
+
+    def __init__(self, server: Server) -> None:
+        self._path = server.logfile
+        self._offset = self._path.stat().st_size if self._path.exists() else 0
+
+    def text(self) -> str:
+        with self._path.open("rb") as log:
+            log.seek(self._offset)
+            return log.read().decode("utf-8", errors="replace")
+
+    def lines(self, pattern: str, user: str | None = None) -> list[str]:
+        """Lines matching `pattern` (a regular expression), of sessions of `user` if given
+        (the log_line_prefix of the test servers has `user@database`)."""
+        found = re.compile(pattern)
+        prefix = None if user is None else f" {user}@"
+        return [
+            line
+            for line in self.text().splitlines()
+            if found.search(line) and (prefix is None or prefix in line)
+        ]
+
+
+def resident_bytes(pid: int) -> int:
+    """The process's resident set size."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+def open_files(pid: int) -> int:
+    """File descriptors the process has open (sockets included)."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
