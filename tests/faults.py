@@ -54,9 +54,11 @@ def collector_values(series: Series, metric: str, target: str) -> dict[str, floa
 
 
 def all_up(series: Series, target: str) -> bool:
-    """Whether every collector of `target` succeeded in its last run."""
+    """Whether every collector of `target` that can work there (see
+    pgmon_collector_available) succeeded in its last run."""
     up = collector_values(series, "pgmon_collector_up", target)
-    return bool(up) and all(v == 1 for v in up.values())
+    available = collector_values(series, "pgmon_collector_available", target)
+    return bool(up) and all(v == 1 for name, v in up.items() if available.get(name) == 1)
 
 
 def with_datname(series: Series, datname: str) -> list[str]:
