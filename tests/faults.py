@@ -15,8 +15,10 @@ from psycopg import sql
 
 from monitor.collectors import ALL
 from monitor.db import APPLICATION_NAME
+from monitor.pginstance.conf import HOST, SUPERUSER, conf_literal
+from monitor.pginstance.osuser import write_server_file
 from tests.daemon import Series
-from tests.pgserver import MONITOR_ROLE, Server
+from tests.pgserver import MONITOR_ROLE, Server, wait_for_streaming
 
 
 def every_collector(interval: str = "1s", timeout: str = "1s") -> dict[str, dict[str, str]]:
@@ -130,3 +132,20 @@ def resident_bytes(pid: int) -> int:
 def open_files(pid: int) -> int:
     """File descriptors the process has open (sockets included)."""
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def switch_over(primary: Server, standby: Server) -> None:
+    """A planned switchover: the primary is shut down cleanly (its last WAL reaches the
+    standby first), the standby promoted, and the old primary started again as a standby
+    of the new one, following its new timeline."""
+    primary.stop(mode="fast")
+    standby.execute("SELECT pg_promote()")  # waits until the promotion is done
+    conninfo = f"host={HOST} port={standby.port} user={SUPERUSER}"
+    settings = primary.datadir / "postgresql.auto.conf"
+    write_server_file(
+        settings,
+        settings.read_text(encoding="utf-8") + f"primary_conninfo = {conf_literal(conninfo)}\n",
+    )
+    write_server_file(primary.datadir / "standby.signal", "")
+    primary.start()
+    wait_for_streaming(primary)
