@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -43,6 +44,25 @@ def pgmon_lock_waiters(server: Server) -> list[int]:
         [APPLICATION_NAME],
     )
     return [int(pid) for (pid,) in rows]
+
+
+def pgmon_backends(server: Server) -> set[int]:
+    rows = server.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APPLICATION_NAME]
+    )
+    return {int(pid) for (pid,) in rows}
+
+
+@contextmanager
+def frozen(pid: int) -> Iterator[None]:
+    """A server process stopped (SIGSTOP) until the block ends: it answers nothing, not
+    even a cancel request, yet its connection stays open, as with a hung disk or a network
+    that drops packets."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 def collector_values(series: Series, metric: str, target: str) -> dict[str, float]:

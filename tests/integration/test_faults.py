@@ -25,6 +25,8 @@ from tests.faults import (
     all_up,
     collector_values,
     every_collector,
+    frozen,
+    pgmon_backends,
     pgmon_lock_waiters,
     pgmon_sessions,
     sequence_altered,
@@ -204,6 +206,43 @@ def test_sigterm_while_a_query_runs(server: Server) -> None:
         wait_for(lambda: not pgmon_sessions(server), 10, "pgmon's sessions to close")
     logs = daemon.logs()
     assert '"event": "stopping"' in logs and '"event": "stopped"' in logs
+
+
+def test_backend_that_stops_answering(server: Server) -> None:
+    """statement_timeout cannot end a statement in a backend that stopped: pgmon shuts the
+    session down past the run's timeouts, reports the failure, and opens a new session."""
+    config = {
+        "targets": [{"name": "frozen", "dsn": monitor_dsn(server)}],
+        "collectors": every_collector(),
+        **QUICK_RECOVERY,
+    }
+    with Daemon(config) as daemon:
+        daemon.wait_ready()
+        wait_for(lambda: all_up(daemon.scrape(), "frozen"), 20, "every collector to succeed")
+        [stuck] = pgmon_backends(server)
+        with frozen(stuck):
+            wait_for(lambda: value(daemon.scrape(), "pg_up", target="frozen") == 0, 20, "pg_up 0")
+            wait_for(lambda: pgmon_backends(server) - {stuck}, 20, "a new session")
+            wait_for(lambda: all_up(daemon.scrape(), "frozen"), 20, "every collector again")
+            series = daemon.scrape()
+            assert value(series, "pg_up", target="frozen") == 1
+            errors = collector_values(series, "pgmon_collector_errors_total", "frozen")
+            assert sum(errors.values()) >= 1
+        # Woken up, the stopped backend finds its connection closed and goes.
+        wait_for(lambda: stuck not in pgmon_backends(server), 10, "the stopped backend to go")
+        assert_back_to_normal(daemon, server, "frozen")
+    assert daemon.proc.returncode == 0
+    assert "the server stopped answering" in daemon.logs()
+
+
+def test_sigterm_while_the_server_does_not_answer(server: Server) -> None:
+    """Not even the cancel request is answered: the session is shut down, and the daemon
+    exits with status 0 instead of waiting for the server."""
+    with stuck_in_sequences(server, "stopped") as daemon:
+        [stuck] = pgmon_lock_waiters(server)
+        with frozen(stuck):
+            assert daemon.stop() == 0
+        wait_for(lambda: not pgmon_sessions(server), 10, "pgmon's sessions to close")
 
 
 PER_DATABASE = ("indexes", "index_catalog", "tables", "sequences", "vacuum", "bloat")
