@@ -35,6 +35,10 @@ from tests.faults import (
 from tests.pgserver import MONITOR_ROLE, PASSWORD_ROLE, PASSWORD_ROLE_PASSWORD, Cluster, Server
 from tests.scratchdb import new_database
 
+# What is tested here is the daemon's own behaviour, the same whatever the server's major:
+# one is enough, and keeps the suite short.
+pytestmark = pytest.mark.pg(">=18")
+
 # Outages are noticed within a second or two, not after the default minute of backoff.
 QUICK_RECOVERY = {"reconnect_backoff_max": "1s", "connect_timeout": "2s"}
 # A lock wait that only the server's shutdown (or the daemon's) can end: the sequences
