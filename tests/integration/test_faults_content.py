@@ -21,7 +21,7 @@ from prometheus_client.openmetrics.parser import (
 from psycopg import sql
 
 from tests.daemon import Daemon, Series, lint, parse, value, wait_for
-from tests.faults import all_up, resident_bytes
+from tests.faults import all_up, pgmon_sessions, resident_bytes
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import NO_AUTOVACUUM, new_database
 
@@ -112,6 +112,7 @@ def test_ten_thousand_long_statements(full_statements: Server) -> None:
         status, _, body = daemon.get("/metrics")
         assert status == 200
         text = body.decode()
+        assert pgmon_sessions(server) == {"postgres": 1}
     series = parse(text)
     assert value(series, "pgmon_collector_up", collector="statements") == 1
     assert value(series, "pg_settings_pg_stat_statements_max") == STATEMENTS_MAX
@@ -258,7 +259,11 @@ def test_names_with_quotes_newlines_and_63_bytes(odd_names: tuple[Server, str]) 
     server, dbname = odd_names
     config = {
         "targets": [
-            {"name": "odd", "dsn": server.dsn(dbname, user=MONITOR_ROLE)},
+            {
+                "name": "odd",
+                "dsn": server.dsn(dbname, user=MONITOR_ROLE),
+                "databases": {"include": [dbname]},
+            },
         ],
         "openmetrics": True,
         "findings": {
@@ -284,6 +289,7 @@ def test_names_with_quotes_newlines_and_63_bytes(odd_names: tuple[Server, str]) 
         )
         text = daemon.get("/metrics")[2].decode()
         openmetrics = daemon.get("/metrics", {"Accept": OPENMETRICS})[2].decode()
+        assert pgmon_sessions(server) == {dbname: 1}
 
     # The exposition: valid in both formats, every name read back as it is.
     assert not lint(text)[1], lint(text)[1]

@@ -24,6 +24,7 @@ from tests.faults import (
     collector_values,
     every_collector,
     pgmon_lock_waiters,
+    pgmon_sessions,
     sequence_altered,
     with_datname,
 )
@@ -140,10 +141,12 @@ def test_lock_queue_is_neither_joined_nor_lengthened(pg_cluster: Cluster) -> Non
                     wait_for(two_runs_each, 30, "two runs of every collector", every=0.02)
                     series = daemon.scrape()
                     findings = daemon.get("/findings")[2].decode()
+                    sessions = pgmon_sessions(primary)
                 assert waiting(primary, alter_pid) and waiting(primary, reader_pid)
                 holder.rollback()
 
         assert not pgmon_waits, "pgmon joined the lock queue"
+        assert sessions == {dbname: 1}
         # The ALTER TABLE waited for the long transaction only; the reader for both of them.
         assert blockers <= {holder_pid, alter_pid}, blockers
         lock_waits = log.lines("still waiting for|acquired .* after|lock timeout", user=role)
@@ -221,6 +224,8 @@ def test_statement_slower_than_its_run_timeout(pg_cluster: Cluster) -> None:
                 "the sequences collector to succeed again",
             )
             wait_for(lambda: all_up(daemon.scrape(), "s"), 10, "every collector to succeed")
+            # The cancelled statements left no session behind.
+            assert pgmon_sessions(primary) == {"postgres": 1, slow: 1, quick: 1}
         failures = [line for line in daemon.logs().splitlines() if "collector_failed" in line]
         sequences = [line for line in failures if '"collector": "sequences"' in line]
         assert sequences, failures
