@@ -47,6 +47,7 @@ def pgmon_lock_waiters(server: Server) -> list[int]:
 
 
 def pgmon_backends(server: Server) -> set[int]:
+    """The process ids of pgmon's sessions on `server`."""
     rows = server.execute(
         "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APPLICATION_NAME]
     )

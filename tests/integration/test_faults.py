@@ -1,6 +1,7 @@
 """Faults of the servers pgmon watches, with `pgmon run` as a real process: a target down at
 start-up, a wrong password, shutdowns in the middle of a collection, SIGTERM while a query
-runs, a database dropped while it is watched.
+runs, a backend that stops answering (also at SIGTERM), a database dropped while it is
+watched.
 
 After each: the daemon is alive and serves /metrics, pg_up and pgmon's own metrics say what
 happened, the sessions pgmon holds (pg_stat_activity, by application_name) are back to one
