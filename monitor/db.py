@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,8 +19,11 @@ from psycopg.rows import namedtuple_row
 
 from monitor.logs import SCRUBBER
 from monitor.settings import read_password
+from monitor.watchdog import WATCHDOG
 
 APPLICATION_NAME = "pgmon"
+# What a run whose session was shut down by the watchdog reports.
+NOT_ANSWERING = "the server stopped answering: the session was closed past the run's timeout"
 
 
 class TargetDown(Exception):
@@ -66,8 +71,11 @@ class ConnectionBudget:
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    # Worded without the time waited, which differs from run to run: a
+                    # repeated failure reads the same and is logged once.
                     raise BudgetExhausted(
-                        f"all {self.limit} connections of max_connections busy for {timeout:g}s"
+                        f"all {self.limit} connections of max_connections stayed busy "
+                        "for the whole run timeout"
                     )
                 # Woken when a session ends; the poll covers an idle endpoint made busy and
                 # free again before this thread ran.
@@ -137,8 +145,16 @@ class Endpoint:
         self._closed = False
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        # What the watchdog may shut down: the current session's connection (or the one
+        # being set up), guarded by _watched so that it never touches a later session's.
+        self._watched = threading.Lock()
+        self._opening: psycopg.Connection[Any] | None = None
+        self._session_number = 0
+        self._in_session = False
+        self._severed = False
         self._failures = 0
         self._retry_at = 0.0
+        self._last_error = ""
         self.server_version = 0
         self.server_version_text = ""
         self.system_identifier = ""
@@ -149,15 +165,28 @@ class Endpoint:
 
     @contextmanager
     def session(
-        self, timeout: float, statement_timeout: float | None = None
+        self, timeout: float, statement_timeout: float | None = None, wait: float | None = None
     ) -> Iterator[psycopg.Connection[Any]]:
         """A read-only transaction whose statements cannot outlive `timeout`, each limited to
-        `statement_timeout` (default: the configured one)."""
-        if not self._lock.acquire(timeout=timeout):
-            raise EndpointBusy(f"connection busy for more than {timeout:g}s")
+        `statement_timeout` (default: the configured one). While another run holds the
+        session, wait for it up to `wait` (default: `timeout`; 0: not at all)."""
+        if not self._lock.acquire(timeout=timeout if wait is None else wait):
+            # Without the time waited (the rest of a run's timeout, different every run),
+            # so that a repeated failure reads the same and is logged once.
+            raise EndpointBusy("connection busy with another run for the whole run timeout")
+        watch: int | None = None
         try:
-            conn = self._connect(timeout)
             statement_timeout = min(statement_timeout or self._limits.statement_timeout, timeout)
+            with self._watched:
+                self._session_number += 1
+                number = self._session_number
+                self._in_session, self._severed = True, False
+            # Its last statement may start just before the run's timeout and take its own
+            # statement_timeout: a session still open after both has a server that stopped
+            # answering (or it would have ended the statement).
+            deadline = time.monotonic() + timeout + statement_timeout + 1.0
+            watch = WATCHDOG.watch(deadline, lambda: self._sever(number))
+            conn = self._connect(timeout)
             try:
                 with conn.transaction():
                     conn.execute(
@@ -165,12 +194,18 @@ class Endpoint:
                         (_ms(statement_timeout),),
                     )
                     yield conn
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
                 if conn.closed or conn.broken:
                     self._drop()
-                    self._note_failure()
+                    self._note_failure(self._describe(exc))
+                    if self._severed:
+                        raise TargetDown(NOT_ANSWERING) from None
                 raise
         finally:
+            if watch is not None:
+                WATCHDOG.forget(watch)
+            with self._watched:
+                self._in_session = False
             self.last_used = time.monotonic()
             if self._closed:
                 self._drop()  # closed while this run held it: close() could not wait
@@ -198,7 +233,9 @@ class Endpoint:
             raise TargetDown("connection closed: the target was removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
-            raise WaitingToRetry(f"not reachable; next attempt in {wait:.1f}s")
+            # The same words for every run until the next attempt (not the time left), so
+            # that a collector failing on every run is logged once.
+            raise WaitingToRetry(f"not reachable, retrying after a pause: {self._last_error}")
         self._budget.acquire(self, timeout)
         try:
             return self._open()
@@ -223,8 +260,9 @@ class Endpoint:
         else:
             SCRUBBER.add([password])
             return password
-        self._note_failure()
-        raise TargetDown(f"password_file {path}: {problem}")
+        error = f"password_file {path}: {problem}"
+        self._note_failure(error)
+        raise TargetDown(error)
 
     def _open(self) -> psycopg.Connection[Any]:
         password = self._password()
@@ -239,8 +277,10 @@ class Endpoint:
                 row_factory=namedtuple_row,
             )
         except psycopg.Error as exc:
-            self._note_failure()
-            raise TargetDown(_first_line(exc)) from None
+            error = _first_line(exc)
+            self._note_failure(error)
+            raise TargetDown(error) from None
+        self._opening = conn
         try:
             # jit off: catalogue queries over tens of thousands of relations get cost
             # estimates in the millions, and compiling them took longer than running them
@@ -256,19 +296,47 @@ class Endpoint:
             )
             conn.commit()
             conn.read_only = True
+            system_identifier = _system_identifier(conn)
         except psycopg.Error as exc:
             conn.close()
-            self._note_failure()
-            raise TargetDown(f"session set-up failed: {_first_line(exc)}") from None
+            error = f"session set-up failed: {self._describe(exc)}"
+            self._note_failure(error)
+            raise TargetDown(error) from None
+        finally:
+            self._opening = None
         self.server_version = conn.info.server_version
         self.server_version_text = conn.info.parameter_status("server_version") or ""
-        self.system_identifier = _system_identifier(conn)
+        self.system_identifier = system_identifier
         self._conn = conn
         self._failures = 0
         self._retry_at = 0.0
         return conn
 
-    def _note_failure(self) -> None:
+    def _sever(self, number: int | None = None) -> None:
+        """Shut down the socket of session `number` (default: the current one) if it is still
+        open: the run waiting on it gets an error at once, goes its usual way for a lost
+        connection, and gives the session back."""
+        with self._watched:
+            if not self._in_session or number not in (None, self._session_number):
+                return
+            conn = self._conn or self._opening
+            if conn is None or conn.closed:
+                return
+            self._severed = True
+            # On a duplicate of the descriptor: closing libpq's own from this thread, while
+            # the run's thread uses it, would be unsafe. shutdown() acts on the socket
+            # itself, whatever descriptor it is called through.
+            with (
+                suppress(psycopg.Error, OSError),
+                socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock,
+            ):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _describe(self, exc: BaseException) -> str:
+        return NOT_ANSWERING if self._severed else _first_line(exc)
+
+    def _note_failure(self, error: str) -> None:
+        self._last_error = error
         self._failures += 1
         delay = min(self._limits.backoff_max, 0.5 * 2 ** min(self._failures, 16))
         self._retry_at = time.monotonic() + delay * random.uniform(0.8, 1.0)
@@ -282,7 +350,8 @@ class Endpoint:
 
     def close(self, wait: float = 1.0) -> None:
         """Close the session; a query still running is cancelled rather than waited for
-        (the run holding it then closes it on its way out)."""
+        (the run holding it then closes it on its way out), and if the server does not
+        answer the cancel either, the session's socket is shut down."""
         self._closed = True
         if not self._lock.acquire(timeout=wait):
             conn = self._conn
@@ -290,7 +359,10 @@ class Endpoint:
                 with suppress(psycopg.Error):
                     conn.cancel_safe(timeout=wait)
             if not self._lock.acquire(timeout=wait):
-                return  # the process is ending; the kernel closes the socket
+                # Otherwise the run would keep its scheduler thread, and the process,
+                # waiting for an answer that does not come.
+                self._sever()
+                return
         try:
             self._drop()
         finally:

@@ -162,15 +162,14 @@ class CollectorJob:
             into.extend(self._run_in(self.target.main, self.target.dbname, deadline, kept))
             return
         failed: list[str] = []
+        # A database whose session another collector's run holds (a long catalogue query,
+        # a statement waiting for a lock) is visited after the others, so that waiting for
+        # it cannot use up their time.
+        busy: list[str] = []
         for datname in self._discover(deadline):
-            if time.monotonic() > deadline:
-                raise DeadlineExceeded(f"run timeout reached before database {datname}")
-            try:
-                into.extend(self._run_in(self.target.endpoint(datname), datname, deadline, kept))
-            except (TargetDown, BudgetExhausted, psycopg.OperationalError) as exc:
-                # One database refusing connections, timing out or being dropped under us is
-                # that database's problem: the others are still reported.
-                failed.append(f"{datname}: {_describe(exc)}")
+            self._visit(datname, deadline, into, kept, failed, busy)
+        for datname in busy:
+            self._visit(datname, deadline, into, kept, failed)
         if spec.remainder is not None and self.plan.top_n is not None:
             into[:] = cut(into, self.plan.top_n, spec.remainder)
             still_named = named(into, spec.remainder)
@@ -178,6 +177,34 @@ class CollectorJob:
                 state[KEPT_NAMED] = still_named
         if failed:
             raise PartlyFailed("; ".join(failed))
+
+    def _visit(
+        self,
+        datname: str,
+        deadline: float,
+        into: list[Sample],
+        kept: dict[str, list[Any]],
+        failed: list[str],
+        busy: list[str] | None = None,
+    ) -> None:
+        """Collect one database of a per-database collector. With `busy`, a session held by
+        another run is not waited for: the database goes to `busy`, to be visited later."""
+        if time.monotonic() > deadline:
+            failed.append(f"{datname}: run timeout reached before this database")
+            return
+        try:
+            endpoint = self.target.endpoint(datname)
+            wait = None if busy is None else 0.0
+            into.extend(self._run_in(endpoint, datname, deadline, kept, wait))
+        except EndpointBusy as exc:
+            if busy is None:
+                failed.append(f"{datname}: {_describe(exc)}")
+            else:
+                busy.append(datname)
+        except (TargetDown, BudgetExhausted, DeadlineExceeded, psycopg.OperationalError) as exc:
+            # One database refusing connections, timing out or being dropped under us is
+            # that database's problem: the others are still reported.
+            failed.append(f"{datname}: {_describe(exc)}")
 
     def _discover(self, deadline: float) -> list[str]:
         names = self._in_session(
@@ -187,10 +214,17 @@ class CollectorJob:
         )
         databases = [str(name) for name in names if self.target.wants(str(name))]
         self.target.forget_databases(set(databases))
+        for gone in set(self._state) - set(databases):
+            del self._state[gone]  # a dropped database's state would be kept forever
         return databases
 
     def _run_in(
-        self, endpoint: Endpoint, datname: str, deadline: float, kept: dict[str, list[Any]]
+        self,
+        endpoint: Endpoint,
+        datname: str,
+        deadline: float,
+        kept: dict[str, list[Any]],
+        wait: float | None = None,
     ) -> list[Sample]:
         """The collector's function in one database; its kept rows join `kept` on success."""
 
@@ -206,20 +240,24 @@ class CollectorJob:
             )
             return list(self.plan.spec.collect(ctx)), ctx.kept
 
-        samples, rows = self._in_session(endpoint, deadline, work)
+        samples, rows = self._in_session(endpoint, deadline, work, wait)
         for name, found in rows.items():
             kept.setdefault(name, []).extend(found)
         return samples
 
     def _in_session(
-        self, endpoint: Endpoint, deadline: float, work: Callable[[psycopg.Connection[Any]], T]
+        self,
+        endpoint: Endpoint,
+        deadline: float,
+        work: Callable[[psycopg.Connection[Any]], T],
+        wait: float | None = None,
     ) -> T:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded("run timeout reached")
         is_main = endpoint is self.target.main
         try:
-            with endpoint.session(remaining, self.plan.spec.statement_timeout) as conn:
+            with endpoint.session(remaining, self.plan.spec.statement_timeout, wait) as conn:
                 if is_main:
                     self.status.record(True)
                 return work(conn)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -24,6 +25,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.leaks import watch
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+# postgres_exporter's names that predate the naming conventions; kept for compatibility.
+EXPORTER_COUNT_NAMES = {
+    "pg_locks_count",
+    "pg_stat_activity_count",
+    "pg_stat_archiver_archived_count",
+    "pg_stat_archiver_failed_count",
+}
 
 
 def free_port() -> int:
@@ -182,3 +191,34 @@ def run_cli(
     watch(f"the standard output of {command}", result.stdout)
     watch(f"the standard error of {command}", result.stderr)
     return result
+
+
+def lint(exposition: str) -> tuple[list[str], list[str]]:
+    """What `promtool check metrics` says about an exposition in the text format: its
+    complaints about the postgres_exporter-compatible names pgmon keeps on purpose (counters
+    without `_total`, some named `_count`, and the `_count` gauges), and every other
+    complaint."""
+    from monitor.catalog import entries
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: run tests/install-deps.sh"
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True
+    )
+    compat_counters = {
+        e.metric.name
+        for e in entries()
+        if e.metric.kind == "counter" and not e.metric.name.endswith("_total")
+    }
+    known: list[str] = []
+    other: list[str] = []
+    for line in (checked.stdout + checked.stderr).splitlines():
+        if not line.strip():
+            continue
+        name = line.split()[0]
+        about_name = 'should have "_total" suffix' in line or (
+            'should not have "_count" suffix' in line
+        )
+        compatible = about_name and (name in compat_counters or name in EXPORTER_COUNT_NAMES)
+        (known if compatible else other).append(line)
+    return known, other

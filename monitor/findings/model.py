@@ -10,7 +10,8 @@ from typing import Any
 
 Row = Any  # a namedtuple kept by a collector (see RunContext.keep)
 
-_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+# Postgres's quote_ident() quotes "$" too, although an identifier may contain it bare.
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
 # Keywords that quote_ident() quotes: PostgreSQL's reserved, type/function-name and
 # column-name keywords (unreserved keywords are left bare, as Postgres does).
 _KEYWORDS_TEXT = """

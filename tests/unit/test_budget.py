@@ -60,3 +60,15 @@ def test_zero_means_no_limit_but_still_counts() -> None:
         endpoint.connect()
     assert budget.open == 10
     assert changes[-1] == 10
+
+
+def test_the_failure_reads_the_same_whatever_the_timeout() -> None:
+    """Repeated failures are logged once, when their message does not change."""
+    budget = ConnectionBudget(1)
+    FakeEndpoint(budget, busy=True).connect()
+    messages = set()
+    for timeout in (0.05, 0.11):
+        with pytest.raises(BudgetExhausted) as raised:
+            FakeEndpoint(budget).connect(timeout=timeout)
+        messages.add(str(raised.value))
+    assert len(messages) == 1

@@ -169,6 +169,24 @@ def partitioned_rows(scans: float = 0.0) -> list[Row]:
     ]
 
 
+def test_partitioned_index_rollback_builds_it_on_every_partition_whatever_its_name() -> None:
+    """pg_get_indexdef() quotes the name as the server's own quote_ident() does."""
+    for name, written in (("ev$a", '"ev$a"'), ("json_table", "json_table"), ("Ev", '"Ev"')):
+        rows = [
+            index(
+                20,
+                name,
+                [1],
+                partitioned=True,
+                size_bytes=MIB,
+                indexdef=f"CREATE INDEX {written} ON ONLY public.events USING btree (a)",
+            )
+        ]
+        (found,) = run("unused_index", node("p", rows))
+        built = f"\nCREATE INDEX {written} ON public.events USING btree (a);"
+        assert found.rollback.endswith(built), found.rollback
+
+
 def test_partitioned_index_is_judged_by_the_sum_over_its_partitions() -> None:
     (found,) = run("unused_index", node("p", partitioned_rows()))
     assert found.object == "public.events_a"
@@ -448,3 +466,26 @@ def test_catalog_counts() -> None:
         ("pg_database_indexes", ("app",), 1.0),
         ("pg_database_foreign_keys", ("app",), 0.0),
     ]
+
+
+def test_new_index_names_are_the_ones_postgres_would_choose() -> None:
+    """Checked against CREATE INDEX ON ... without a name on PostgreSQL 15: the longer of
+    table and columns is cut first, between letters, and the table's own name never comes
+    back (it would be taken: tables and indexes share one namespace)."""
+    table = "t" * 51 + "ü" * 6  # 63 bytes
+    key = fkey("fk", [2], relname=table, column_names=["ref ü"])
+    assert new_index_name(key, {table}) == "t" * 51 + "_ref ü_idx"
+    key = fkey("fk", [2, 3], relname="ab" * 20, column_names=["c" * 40, "d" * 30])
+    assert new_index_name(key, set()) == "ab" * 14 + "a_" + "c" * 29 + "_idx"
+    assert new_index_name(key, {"ab" * 14 + "a_" + "c" * 29 + "_idx"}) == (
+        "ab" * 14 + "a_" + "c" * 28 + "_idx1"
+    )
+    # A table of that name takes it as surely as an index would.
+    other_table = index(10, "u_pkey", [1], indrelid=2, relname="t_c2_idx")
+    (found,) = fk_run([other_table], fkey("t_fk", [2]))
+    assert found.remediation == "CREATE INDEX CONCURRENTLY t_c2_idx1 ON public.t (c2);"
+
+
+def test_two_foreign_keys_are_not_offered_one_index_name() -> None:
+    first, second = fk_run([], fkey("t_fk1", [2]), fkey("t_fk2", [2]))
+    assert "t_c2_idx " in first.remediation and "t_c2_idx1 " in second.remediation

@@ -68,6 +68,7 @@ def test_quote_ident_as_postgres() -> None:
     assert quote_ident("order") == '"order"'
     assert quote_ident("name") == "name"  # unreserved keyword
     assert quote_ident('a"b') == '"a""b"'
+    assert quote_ident("a$b") == '"a$b"'  # valid bare, but Postgres quotes it
 
 
 # -- sequence_exhaustion ---------------------------------------------------------------

@@ -93,8 +93,10 @@ def create_sql(row: Row) -> str:
     rest = definition[head.end() :]
     if row.partitioned:
         # pg_get_indexdef() writes ON ONLY for a partitioned index; without ONLY the index
-        # is built on every partition, as it was.
-        for name in {quote_ident(row.indexrelname), row.indexrelname}:
+        # is built on every partition, as it was. The name as the server quoted it: its
+        # list of keywords to quote differs from one version to the next.
+        quoted = '"' + row.indexrelname.replace('"', '""') + '"'
+        for name in {quote_ident(row.indexrelname), row.indexrelname, quoted}:
             only = f"{name} ON ONLY "
             if rest.startswith(only):
                 rest = f"{name} ON {rest[len(only) :]}"
@@ -546,21 +548,50 @@ def supports(index: Row, columns: Sequence[int]) -> bool:
 
 
 def new_index_name(fkey: Row, taken: set[str]) -> str:
-    """<table>_<columns>_idx, cut to fit an identifier and made unique in its schema."""
-    base = "_".join([fkey.relname, *fkey.column_names, "idx"])
+    """The name Postgres gives `CREATE INDEX ON <table> (<columns>)`: <table>_<columns>_idx,
+    then idx1, idx2, ... while that is taken in the schema. Tables, indexes and sequences
+    share one namespace, so `taken` holds every relation name known there."""
+    columns = "_".join(fkey.column_names)
     for attempt in range(1000):
-        suffix = str(attempt) if attempt else ""
-        name = _cut(base, NAMEDATALEN - 1 - len(suffix)) + suffix
+        label = f"idx{attempt}" if attempt else "idx"
+        name = _object_name(fkey.relname, columns, label)
         if name not in taken:
             return name
-    return base  # a thousand taken names: let CREATE INDEX say so
+    return _object_name(fkey.relname, columns, "idx")  # let CREATE INDEX say it is taken
 
 
-def _cut(text: str, limit: int) -> str:
-    encoded = text.encode()
-    if len(encoded) <= limit:
-        return text
-    return encoded[:limit].decode(errors="ignore")
+def _object_name(first: str, second: str, label: str) -> str:
+    """first_second_label within NAMEDATALEN - 1 bytes, as Postgres's makeObjectName() makes
+    it: the longer part is shortened first, and a part is cut between letters, never inside
+    one. Cutting the whole name instead could give a table's own name back, and the CREATE
+    INDEX would fail."""
+    one, two = first.encode(), second.encode()
+    room = NAMEDATALEN - 1 - len(label.encode()) - 2
+    keep_one, keep_two = len(one), len(two)
+    while keep_one + keep_two > room:
+        if keep_one > keep_two:
+            keep_one -= 1
+        else:
+            keep_two -= 1
+    return f"{_cut(one, keep_one)}_{_cut(two, keep_two)}_{label}"
+
+
+def _cut(encoded: bytes, size: int) -> str:
+    """The first `size` bytes of a UTF-8 name, less a letter cut in two at the end."""
+    return encoded[:size].decode(errors="ignore")
+
+
+def _relation_names(
+    indexes: Iterable[Row], fkeys: Iterable[Row]
+) -> dict[tuple[str, str], set[str]]:
+    """Every relation name the rows show, by database and schema."""
+    names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in indexes:
+        names[(row.datname, row.schemaname)].update((row.relname, row.indexrelname))
+    for fkey in fkeys:
+        names[(fkey.datname, fkey.schemaname)].add(fkey.relname)
+        names[(fkey.datname, fkey.ref_schemaname)].add(fkey.ref_relname)
+    return names
 
 
 def missing_fk_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Finding]:
@@ -569,14 +600,17 @@ def missing_fk_indexes(cluster: Cluster, thresholds: Thresholds) -> Iterator[Fin
         return
     min_size = thresholds["min_table_size_bytes"]
     indexes = by_database(node.get(CATALOG))
+    taken = _relation_names(node.get(CATALOG), node.get(FKEYS))
     for fkey in node.get(FKEYS):
         if fkey.table_bytes < min_size:
             continue
         rows = indexes.get(fkey.datname, [])
         if any(r.indrelid == fkey.conrelid and supports(r, fkey.key) for r in rows):
             continue
-        taken = {r.indexrelname for r in rows if r.schemaname == fkey.schemaname}
-        yield _missing_fk_finding(node, fkey, new_index_name(fkey, taken), min_size)
+        schema = taken[(fkey.datname, fkey.schemaname)]
+        name = new_index_name(fkey, schema)
+        schema.add(name)  # two foreign keys of a table must not be offered one name
+        yield _missing_fk_finding(node, fkey, name, min_size)
 
 
 def _missing_fk_finding(node: Node, fkey: Row, name: str, min_size: float) -> Finding:
