@@ -1,5 +1,6 @@
 """Certificates made for a test: a CA, a server certificate for 127.0.0.1 and localhost, and
-client certificates, each written as PEM files into a directory of the test's own."""
+client certificates (the common name is the name given: for pg_hba.conf's `cert` method,
+the role), each written as PEM files into a directory of the test's own."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def _write(
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
+    key_path.chmod(0o600)  # libpq refuses a private key others may read
     return Issued(cert_path, key_path)
 
 

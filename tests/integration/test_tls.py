@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.collectors import ALL
-from tests.certificates import Authority
+from tests.certs import Authority
 from tests.daemon import Daemon, run_cli, value, wait_for
 from tests.pgserver import (
     HOST,
@@ -58,13 +58,6 @@ class TlsServer:
         return " ".join(f"{key}={value}" for key, value in params.items())
 
 
-def _write(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.write_text(text)
-    path.chmod(0o600)  # libpq refuses a private key others may read
-    return path
-
-
 def built_with_ssl(installation: Installation) -> bool:
     """Whether the server can do TLS at all: a build configured without OpenSSL (the
     PostgreSQL 18 wheel, for one) refuses `ssl = on`. A missing pg_config fails the test."""
@@ -85,8 +78,9 @@ def tls(pg_cluster: Cluster) -> Iterator[TlsServer]:
             f"PostgreSQL {installation.major} in {installation.bindir} ({installation.source})"
             " was built without SSL support"
         )
-    ca = Authority("pgmon test CA")
-    server_pair = ca.server()
+    client_dir = Path(tempfile.mkdtemp(prefix="pgmon-tls-client-"))
+    ca = Authority(client_dir)
+    server_pair = ca.issue("localhost")
     cluster = Cluster(
         installation,
         with_replica=False,
@@ -101,23 +95,22 @@ def tls(pg_cluster: Cluster) -> Iterator[TlsServer]:
             f"hostssl   all          {CERT_ROLE:<13} {HOST}/32    cert",
         ],
         files={
-            "server.crt": server_pair.certificate,
-            "server.key": server_pair.key,
-            "root.crt": ca.pem,
+            "server.crt": server_pair.cert.read_text(),
+            "server.key": server_pair.key.read_text(),
+            "root.crt": ca.ca.cert.read_text(),
         },
     )
-    client_dir = Path(tempfile.mkdtemp(prefix="pgmon-tls-client-"))
     try:
         cluster.start()
         cluster.primary.execute(f"CREATE ROLE {CERT_ROLE} LOGIN")  # type: ignore[arg-type]
         cluster.primary.execute(f"GRANT pg_monitor TO {CERT_ROLE}")  # type: ignore[arg-type]
-        client = ca.client(CERT_ROLE)
+        client = ca.issue(CERT_ROLE, client=True)
         yield TlsServer(
             server=cluster.primary,
-            root_cert=_write(client_dir, "root.crt", ca.pem),
-            other_ca=_write(client_dir, "other-ca.crt", Authority("some other CA").pem),
-            client_cert=_write(client_dir, "client.crt", client.certificate),
-            client_key=_write(client_dir, "client.key", client.key),
+            root_cert=ca.ca.cert,
+            other_ca=Authority(client_dir, "some other CA").ca.cert,
+            client_cert=client.cert,
+            client_key=client.key,
         )
     finally:
         cluster.cleanup()
