@@ -11,7 +11,8 @@ scripts under ``bench/`` can use it too::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from psycopg import sql
 
@@ -78,3 +79,15 @@ class Cluster(pginstance.Cluster):
             )
             for role in (MONITOR_ROLE, PASSWORD_ROLE):
                 conn.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(role)))
+
+
+@contextmanager
+def primary_alone(installation: Installation) -> Iterator[Cluster]:
+    """A started primary of its own, for tests that stop or break it without disturbing the
+    shared cluster; removed afterwards."""
+    cluster = Cluster(installation, with_replica=False)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()

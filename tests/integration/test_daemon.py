@@ -19,6 +19,7 @@ from tests.pgserver import (
     PASSWORD_ROLE,
     PASSWORD_ROLE_PASSWORD,
     Cluster,
+    primary_alone,
 )
 
 WRONG_PASSWORD = secret("Wr0ng-but-secret-pw")
@@ -124,12 +125,8 @@ def test_sessions_are_read_only_named_and_one_per_database(pg_cluster: Cluster) 
 @pytest.fixture
 def lone_primary(pg_cluster: Cluster) -> Iterator[Cluster]:
     """A primary of its own, so that stopping it does not disturb the shared cluster."""
-    cluster = Cluster(pg_cluster.installation, with_replica=False)
-    try:
-        cluster.start()
+    with primary_alone(pg_cluster.installation) as cluster:
         yield cluster
-    finally:
-        cluster.cleanup()
 
 
 def test_target_outage_and_recovery(lone_primary: Cluster) -> None:

@@ -33,7 +33,14 @@ from tests.faults import (
     sequence_altered,
     with_datname,
 )
-from tests.pgserver import MONITOR_ROLE, PASSWORD_ROLE, PASSWORD_ROLE_PASSWORD, Cluster, Server
+from tests.pgserver import (
+    MONITOR_ROLE,
+    PASSWORD_ROLE,
+    PASSWORD_ROLE_PASSWORD,
+    Cluster,
+    Server,
+    primary_alone,
+)
 from tests.scratchdb import new_database
 
 # What is tested here is the daemon's own behaviour, the same whatever the server's major:
@@ -52,12 +59,8 @@ HELD_SEQUENCE = "pgmon_fault_seq"
 @pytest.fixture(scope="module")
 def lone(pg_cluster: Cluster) -> Iterator[Cluster]:
     """A primary of this module's own: stopping it does not disturb the shared cluster."""
-    cluster = Cluster(pg_cluster.installation, with_replica=False)
-    try:
-        cluster.start()
+    with primary_alone(pg_cluster.installation) as cluster:
         yield cluster
-    finally:
-        cluster.cleanup()
 
 
 @pytest.fixture

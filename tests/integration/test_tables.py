@@ -21,7 +21,7 @@ from monitor.sql import query_for
 from tests.collecting import Collected, collect, value
 from tests.daemon import parse, run_cli, wait_for
 from tests.daemon import value as series_value
-from tests.pgserver import MONITOR_ROLE, Cluster
+from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import NO_AUTOVACUUM, Database, new_database, scratch_database, session
 
 
@@ -320,6 +320,21 @@ def test_second_database(pg_cluster: Cluster, db: Database) -> None:
     assert value(got, "pg_stat_user_tables_n_tup_ins", **labels(db, "here")) == 1
 
 
+def tables_of(server: Server, datname: str, sizes: tuple[int, ...]) -> None:
+    """Tables t0, t1, ... with these row counts, vacuumed and analyzed (for the ranking)."""
+    for i, rows in enumerate(sizes):
+        server.execute(
+            f"CREATE TABLE t{i} (id int, pad text) {NO_AUTOVACUUM}",  # type: ignore[arg-type]
+            dbname=datname,
+        )
+        server.execute(
+            f"INSERT INTO t{i} SELECT g, repeat('x', 200) "  # type: ignore[arg-type]
+            f"FROM generate_series(1, {rows}) g",
+            dbname=datname,
+        )
+    server.execute("VACUUM ANALYZE", dbname=datname)
+
+
 def test_top_n_is_per_target_over_all_databases(pg_cluster: Cluster) -> None:
     """Through `pgmon collect`: with top_n 3 over two databases of 4 tables each, 3 tables are
     named in all, the largest, and each database's remainder carries the rest of its rows."""
@@ -330,17 +345,7 @@ def test_top_n_is_per_target_over_all_databases(pg_cluster: Cluster) -> None:
     ):
         inserted: dict[str, int] = {}
         for datname, sizes in ((first, (4000, 30, 20, 10)), (second, (3000, 2000, 5, 1))):
-            for i, rows in enumerate(sizes):
-                primary.execute(
-                    f"CREATE TABLE t{i} (id int, pad text) {NO_AUTOVACUUM}",  # type: ignore[arg-type]
-                    dbname=datname,
-                )
-                primary.execute(
-                    f"INSERT INTO t{i} SELECT g, repeat('x', 200) "  # type: ignore[arg-type]
-                    f"FROM generate_series(1, {rows}) g",
-                    dbname=datname,
-                )
-            primary.execute("VACUUM ANALYZE", dbname=datname)
+            tables_of(primary, datname, sizes)
             inserted[datname] = sum(sizes)
         config = {
             "targets": [
@@ -449,17 +454,7 @@ def test_between_rankings_only_the_tables_the_cut_kept_are_read(pg_cluster: Clus
         new_database(primary, "pgmon_fast_b") as second,
     ):
         for datname, sizes in ((first, (4000, 30)), (second, (3000, 20))):
-            for i, rows in enumerate(sizes):
-                primary.execute(
-                    f"CREATE TABLE t{i} (id int, pad text) {NO_AUTOVACUUM}",  # type: ignore[arg-type]
-                    dbname=datname,
-                )
-                primary.execute(
-                    f"INSERT INTO t{i} SELECT g, repeat('x', 200) "  # type: ignore[arg-type]
-                    f"FROM generate_series(1, {rows}) g",
-                    dbname=datname,
-                )
-            primary.execute("VACUUM ANALYZE", dbname=datname)
+            tables_of(primary, datname, sizes)
         path = Path(tempfile.mkdtemp()) / "pgmon.yaml"
         path.write_text(
             yaml.safe_dump(
