@@ -187,7 +187,7 @@ def test_statement_slower_than_its_run_timeout(pg_cluster: Cluster) -> None:
                     "databases": {"include": [slow, quick]},
                 }
             ],
-            "collectors": {**every_collector(), "sequences": {"interval": "2s", "timeout": "1s"}},
+            "collectors": {**every_collector(), "sequences": {"interval": "4s", "timeout": "3s"}},
             "lock_timeout": "60s",
             "statement_timeout": "60s",
         }
@@ -200,7 +200,7 @@ def test_statement_slower_than_its_run_timeout(pg_cluster: Cluster) -> None:
                     and (value(s, "pgmon_collector_errors_total", collector="sequences") or 0) >= 2
                     and s
                 ),
-                20,
+                40,
                 "two failed runs of the sequences collector",
             )
             assert value(series, "pgmon_collector_up", collector="sequences") == 0
@@ -220,7 +220,7 @@ def test_statement_slower_than_its_run_timeout(pg_cluster: Cluster) -> None:
             holder.rollback()
             wait_for(
                 lambda: value(daemon.scrape(), "pgmon_collector_up", collector="sequences") == 1,
-                10,
+                15,
                 "the sequences collector to succeed again",
             )
             wait_for(lambda: all_up(daemon.scrape(), "s"), 10, "every collector to succeed")
