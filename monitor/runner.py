@@ -115,6 +115,7 @@ class CollectorJob:
         self._errors = 0
         self._last_success = 0.0
         self._last: Outcome | None = None
+        self._failed_before: set[str] = set()
         self.completed = threading.Event()
         self._log = get_logger(target=target.name, collector=plan.spec.name)
 
@@ -161,22 +162,26 @@ class CollectorJob:
         if not spec.per_database:
             into.extend(self._run_in(self.target.main, self.target.dbname, deadline, kept))
             return
-        failed: list[str] = []
-        # A database whose session another collector's run holds (a long catalogue query,
-        # a statement waiting for a lock) is visited after the others, so that waiting for
-        # it cannot use up their time.
+        failed: dict[str, str] = {}
+        databases = self._discover(deadline)
+        # A database that failed the last run (a statement waiting for a lock, or outliving
+        # the run's time) and one whose session another collector's run holds are visited
+        # after the others, so that waiting there cannot use up their time.
+        suspect = [datname for datname in databases if datname in self._failed_before]
         busy: list[str] = []
-        for datname in self._discover(deadline):
-            self._visit(datname, deadline, into, kept, failed, busy)
-        for datname in busy:
+        for datname in databases:
+            if datname not in self._failed_before:
+                self._visit(datname, deadline, into, kept, failed, busy)
+        for datname in busy + suspect:
             self._visit(datname, deadline, into, kept, failed)
+        self._failed_before = set(failed)
         if spec.remainder is not None and self.plan.top_n is not None:
             into[:] = cut(into, self.plan.top_n, spec.remainder)
             still_named = named(into, spec.remainder)
             for state in self._state.values():
                 state[KEPT_NAMED] = still_named
         if failed:
-            raise PartlyFailed("; ".join(failed))
+            raise PartlyFailed("; ".join(f"{name}: {error}" for name, error in failed.items()))
 
     def _visit(
         self,
@@ -184,13 +189,13 @@ class CollectorJob:
         deadline: float,
         into: list[Sample],
         kept: dict[str, list[Any]],
-        failed: list[str],
+        failed: dict[str, str],
         busy: list[str] | None = None,
     ) -> None:
         """Collect one database of a per-database collector. With `busy`, a session held by
         another run is not waited for: the database goes to `busy`, to be visited later."""
         if time.monotonic() > deadline:
-            failed.append(f"{datname}: run timeout reached before this database")
+            failed[datname] = "run timeout reached before this database"
             return
         try:
             endpoint = self.target.endpoint(datname)
@@ -198,13 +203,13 @@ class CollectorJob:
             into.extend(self._run_in(endpoint, datname, deadline, kept, wait))
         except EndpointBusy as exc:
             if busy is None:
-                failed.append(f"{datname}: {_describe(exc)}")
+                failed[datname] = _describe(exc)
             else:
                 busy.append(datname)
         except (TargetDown, BudgetExhausted, DeadlineExceeded, psycopg.OperationalError) as exc:
             # One database refusing connections, timing out or being dropped under us is
             # that database's problem: the others are still reported.
-            failed.append(f"{datname}: {_describe(exc)}")
+            failed[datname] = _describe(exc)
 
     def _discover(self, deadline: float) -> list[str]:
         names = self._in_session(

@@ -194,20 +194,21 @@ def test_statement_slower_than_its_run_timeout(pg_cluster: Cluster) -> None:
         log = ServerLog(primary)
         with sequence_altered(primary, slow, "pgmon_fault_seq") as holder, Daemon(config) as daemon:
             daemon.wait_ready()
+            # The other database's sequences are still measured in a run that fails. Not in
+            # every such run: when another collector holds its session at that moment, it
+            # is visited after the slow one, whose statement takes what is left of the time.
             series = wait_for(
                 lambda: (
                     (s := daemon.scrape())
                     and (value(s, "pgmon_collector_errors_total", collector="sequences") or 0) >= 2
+                    and value(s, "pgmon_collector_up", collector="sequences") == 0
+                    and value(s, "pg_sequences_max_used_ratio", datname=quick) is not None
                     and s
                 ),
                 40,
-                "two failed runs of the sequences collector",
+                "failed runs of the sequences collector that still measured the other database",
             )
-            assert value(series, "pgmon_collector_up", collector="sequences") == 0
             assert value(series, "pgmon_collector_available", collector="sequences") == 1
-            # The other database's sequences are still measured (it comes first by name: the
-            # statement that waits takes what is left of the run's time).
-            assert value(series, "pg_sequences_max_used_ratio", datname=quick) is not None
             assert value(series, "pg_sequences_max_used_ratio", datname=slow) is None
             up = collector_values(series, "pgmon_collector_up", "s")
             assert {name for name, v in up.items() if v != 1} <= {"sequences", *PER_DATABASE}

@@ -154,7 +154,9 @@ def test_central_federates_the_pgmon_series_of_a_site(sidecars: list[str]) -> No
         )
         # What the site has but match[] does not select stays at the site, also in a
         # federation scrape that started after the site had it.
-        [own] = site.query('timestamp(up{job="prometheus"})')
+        [own] = wait_for(
+            lambda: site.query('timestamp(up{job="prometheus"})'), WAIT, "the site scraping itself"
+        )
         assert site.query('{__name__=~"prometheus_.+"}')
         later = float(own["value"][1]) + 1
         wait_for(
