@@ -1,13 +1,11 @@
 -- tables: per user table, the counters of pg_stat_user_tables and pg_statio_user_tables
 -- plus table and index sizes, for the top_n largest tables of the current database; the
 -- rest are summed into one row (schemaname '', relname 'other'). Every supported version.
--- Parameters: top_n (NULL = no bound), exact_sizes (false = catalog estimates only),
--- relids (NULL = rank every table; else only these tables, all named, no remainder).
+-- Parameters: top_n (NULL = no bound), exact_sizes (false = catalog estimates only).
 --
 -- Most of the cost is the statistics functions called for every table and index (at
--- 20,000 tables and 80,000 indexes, 0.5 s of the 0.5 s); with relids, only the named tables
--- and their indexes pay it, which lets the collector rank rarely and read the named tables
--- often (monitor/collectors/tables.py).
+-- 20,000 tables and 80,000 indexes, 0.5 s of the 0.5 s), so the collector ranks rarely and
+-- in between reads only the named tables, with tables_named.sql.
 --
 -- Ranking uses pg_class.relpages (as of the last VACUUM, ANALYZE or CREATE INDEX) of the
 -- table, its TOAST table and all their indexes: it reads catalogs only, so it takes no
@@ -32,32 +30,16 @@
 -- pg_class and one over pg_index: the two views each aggregate over pg_index again, which
 -- made this query about twice as slow at 20,000 tables.
 WITH params AS (
-    SELECT %s::int AS top_n, %s::boolean AS exact_sizes, %s::oid[] AS relids,
+    SELECT %s::int AS top_n, %s::boolean AS exact_sizes,
            current_setting('block_size')::bigint AS block_size
 ), wanted AS (
-    -- the scalar subqueries make one-time filters: only one branch runs
     SELECT c.oid, c.relname, c.relnamespace, c.relispartition, c.reltoastrelid, c.relpages
     FROM pg_class c
-    WHERE (SELECT relids FROM params) IS NULL
-      AND c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
-    UNION ALL
-    SELECT c.oid, c.relname, c.relnamespace, c.relispartition, c.reltoastrelid, c.relpages
-    FROM unnest((SELECT relids FROM params)) AS r(oid)
-    JOIN pg_class c ON c.oid = r.oid
     WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
 ), wanted_indexes AS (
     SELECT x.indexrelid, x.indrelid, i.relpages
     FROM pg_index x
     JOIN pg_class i ON i.oid = x.indexrelid
-    WHERE (SELECT relids FROM params) IS NULL
-    UNION ALL
-    -- a subquery, not a join: the planner, which cannot tell how many tables are wanted,
-    -- would otherwise hash all of pg_class
-    SELECT x.indexrelid, x.indrelid,
-           (SELECT i.relpages FROM pg_class i WHERE i.oid = x.indexrelid)
-    FROM wanted w
-    JOIN pg_index x ON x.indrelid IN (w.oid, w.reltoastrelid)
-    WHERE (SELECT relids FROM params) IS NOT NULL
 ), exclusive AS (
     SELECT DISTINCT relation AS oid
     FROM pg_locks
@@ -137,7 +119,7 @@ WITH params AS (
            row_number() OVER (
                ORDER BY s.table_estimate + s.index_estimate + coalesce(tr.weight, 0) DESC,
                         pg_stat_get_live_tuples(s.oid) DESC, s.schemaname, s.relname
-           ) <= coalesce(p.top_n, 2147483647) OR p.relids IS NOT NULL AS named
+           ) <= coalesce(p.top_n, 2147483647) AS named
     FROM sized s
     LEFT JOIN tree tr ON tr.oid = s.oid
     CROSS JOIN params p

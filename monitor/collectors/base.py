@@ -184,28 +184,33 @@ def samples_from_rows(
             yield Sample(metric, label_values, convert(raw))
 
 
-def fetch_top_relations(
+def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -> list[Row]:
+    """Run a top-N relations query (parameters top_n, exact_sizes); see `fetch_sized`."""
+    return fetch_sized(ctx, query, exact_sizes, lambda exact: (ctx.top_n, exact))
+
+
+def fetch_sized(
     ctx: RunContext,
     query: str,
-    exact_sizes: bool = True,
-    extra: tuple[Any, ...] = (),
+    exact_sizes: bool,
+    params: Callable[[bool], Sequence[Any]],
 ) -> list[Row]:
-    """Run a top-N relations query (parameters top_n, exact_sizes, then `extra`) without
+    """Run a query that measures relation sizes when `params(True)` asks it to, without
     waiting on locks.
 
     The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
     pg_locks, but a lock requested just after pg_locks was read still makes the size
-    functions wait until lock_timeout cancels the statement. The run then asks again for
-    catalog estimates only; the savepoint keeps the run's transaction usable. Whether sizes
-    were measured is left in `ctx.state["sizes_measured"]`.
+    functions wait until lock_timeout cancels the statement. The run then asks again
+    without sizes (`params(False)`); the savepoint keeps the run's transaction usable.
+    Whether sizes were measured is left in `ctx.state["sizes_measured"]`.
     """
     ctx.state["sizes_measured"] = False
     if not exact_sizes:
-        return ctx.fetch(query, (ctx.top_n, False, *extra))
+        return ctx.fetch(query, params(False))
     try:
         with ctx.conn.transaction():
-            rows = ctx.fetch(query, (ctx.top_n, True, *extra))
+            rows = ctx.fetch(query, params(True))
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch(query, (ctx.top_n, False, *extra))
+        return ctx.fetch(query, params(False))
     ctx.state["sizes_measured"] = True
     return rows

@@ -19,6 +19,7 @@ from monitor.collectors.base import (
     CollectorSpec,
     Row,
     RunContext,
+    fetch_sized,
     fetch_top_relations,
     samples_from_rows,
 )
@@ -143,6 +144,10 @@ class MeasuredSizes:
 RANKING_MAX_AGE_SECONDS = 300.0
 
 
+def _first(value: object, fallback: object) -> object:
+    return fallback if value is None else value
+
+
 @dataclass
 class Ranking:
     """The rows of the last ranking, and when it was made."""
@@ -155,6 +160,23 @@ class Ranking:
 
     def remember(self, rows: list[Row], now: float) -> None:
         self.at, self.rows = now, rows
+
+    def complete(self, named: list[Row]) -> list[Row]:
+        """The named tables read afresh, then the ranking's other rows. A size the named
+        query did not measure is the ranking's (an estimate, or a measurement that
+        `MeasuredSizes` replaces with its newer one)."""
+        ranked = {row.relid: row for row in self.rows}
+        out = []
+        for row in named:
+            if row.table_size_bytes is None or row.index_size_bytes is None:
+                known = ranked[row.relid]
+                row = row._replace(
+                    table_size_bytes=_first(row.table_size_bytes, known.table_size_bytes),
+                    index_size_bytes=_first(row.index_size_bytes, known.index_size_bytes),
+                )
+            out.append(row)
+        fresh = {row.relid for row in named}
+        return out + [row for row in self.rows if row.relid not in fresh]
 
     def kept(self, ctx: RunContext) -> list[int]:
         """Relids of the ranking's tables that the last cut kept named."""
@@ -170,11 +192,10 @@ class Ranking:
 def _ranked_or_named(ctx: RunContext, ranking: Ranking, exact: bool, now: float) -> list[Row]:
     if not ranking.due(now):
         relids = ranking.kept(ctx)
-        rows = fetch_top_relations(ctx, "tables", exact, extra=(relids,))
+        rows = fetch_sized(ctx, "tables_named", exact, lambda exact: (exact, relids))
         if len(rows) == len(relids):
-            fresh = set(relids)
-            return rows + [row for row in ranking.rows if row.relid not in fresh]
-    rows = fetch_top_relations(ctx, "tables", exact, extra=(None,))
+            return ranking.complete(rows)
+    rows = fetch_top_relations(ctx, "tables", exact)
     ranking.remember(rows, now)
     return rows
 
@@ -196,7 +217,7 @@ SPEC = CollectorSpec(
     description="Per-table scans, tuples, vacuum and analyze history, sizes and cache hits "
     "(top N tables of the target, the rest summed per database).",
     metrics=METRICS,
-    queries=("tables",),
+    queries=("tables", "tables_named"),
     collect=collect,
     interval=300.0,
     timeout=60.0,

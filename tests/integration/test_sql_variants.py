@@ -26,7 +26,8 @@ QUERIES = [query for spec in ALL for query in spec.queries]
 PARAMETERS: dict[str, Sequence[Any]] = {
     "indexes": (5, True),  # top_n, exact_sizes
     "index_catalog": (True,),  # exact
-    "tables": (5, True, None),  # top_n, exact_sizes, relids (None: rank them all)
+    "tables": (5, True),  # top_n, exact_sizes
+    "tables_named": (True, []),  # exact_sizes, relids
     "database_catalog": (True, []),  # measure, names already measured
     "sequences": (5,),  # top_n
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)

@@ -159,9 +159,17 @@ def test_estimated_sizes_when_exact_ones_are_not_wanted(db: Database) -> None:
     )
     with psycopg.connect(db.dsn(), row_factory=namedtuple_row) as conn:
         query = sql.SQL(query_for("tables", conn.info.server_version))  # type: ignore[arg-type]
-        (row,) = conn.execute(query, (None, False, None)).fetchall()
-        # Read by relid, as between rankings: the same row, TOAST index included.
-        assert conn.execute(query, (None, False, [row.relid])).fetchall() == [row]
+        (row,) = conn.execute(query, (None, False)).fetchall()
+        # Read by relid, as between rankings: the same counters, TOAST index included, and
+        # no sizes unless they are measured.
+        named = sql.SQL(query_for("tables_named", conn.info.server_version))  # type: ignore[arg-type]
+        (unsized,) = conn.execute(named, (False, [row.relid])).fetchall()
+        assert (unsized.table_size_bytes, unsized.index_size_bytes) == (None, None)
+        sizes = {"table_size_bytes": row.table_size_bytes, "index_size_bytes": row.index_size_bytes}
+        assert unsized._replace(**sizes) == row
+        (exact_row,) = conn.execute(query, (None, True)).fetchall()
+        (measured,) = conn.execute(named, (True, [row.relid])).fetchall()
+        assert measured == exact_row
     heap, toast, toast_index, index, block = db.rows(
         "SELECT c.relpages, t.relpages, "
         "       (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
@@ -272,6 +280,30 @@ def test_index_locked_by_reindex(two_tables: Database) -> None:
         )
         got, seconds = timed_collect(db)
     assert_reported_without_waiting(db, got, seconds)
+
+
+def test_locked_table_between_rankings(two_tables: Database) -> None:
+    """A run that reads the named tables and measures sizes does not wait for a locked
+    table either: that table keeps the sizes measured before, the others are measured."""
+    db = two_tables
+    state: dict[str, object] = {}
+    before = collect(tables.SPEC, db.dsn(), state=state)  # ranks and measures
+    db.run("INSERT INTO free SELECT generate_series(1001, 20000)")
+    state["measured_sizes"].at -= tables.SIZES_MAX_AGE_SECONDS  # type: ignore[attr-defined]
+    with session(db) as holder:
+        holder.execute("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE")
+        began = time.monotonic()
+        got = collect(tables.SPEC, db.dsn(), state=state)
+        seconds = time.monotonic() - began
+    assert seconds < 2, f"the collector waited {seconds:.1f}s"
+    assert state["ranking"].at < state["measured_sizes"].at  # type: ignore[attr-defined]
+    free, locked = labels(db, "free"), labels(db, "locked")
+    assert value(got, "pg_stat_user_tables_n_live_tup", **locked) == 5000
+    size = "pg_stat_user_tables_table_size_bytes"
+    assert value(got, size, **free) == db.scalar("SELECT pg_table_size('free')")
+    assert value(got, size, **free) > value(before, size, **free)
+    for metric in (size, "pg_stat_user_tables_index_size_bytes"):
+        assert value(got, metric, **locked) == value(before, metric, **locked)
 
 
 def test_partitioned_table(db: Database) -> None:
