@@ -7,6 +7,7 @@ Builds a throwaway server with 2,000 tables and about 8,000 indexes, then report
 - scrape latency p50/p99 and RSS of a `pgmon run` process serving those snapshots.
 
 Usage: python3 bench/collection_cycle.py [--pg 17] [--tables 2000] [--scrapes 300]
+                                         [--scrape-every SECONDS] [--top-n N]
 This is a measurement, not a test: it prints figures and asserts nothing about them.
 """
 
@@ -55,6 +56,13 @@ def main() -> int:
     parser.add_argument("--pg", default="17", help="PostgreSQL major to run on")
     parser.add_argument("--tables", type=int, default=2000)
     parser.add_argument("--scrapes", type=int, default=300)
+    parser.add_argument(
+        "--scrape-every",
+        type=float,
+        default=0.0,
+        help="seconds from one scrape's start to the next (0: back to back); spread over a "
+        "minute or more, the scrapes meet collector runs and findings evaluations",
+    )
     parser.add_argument(
         "--top-n",
         type=int,
@@ -119,15 +127,21 @@ def main() -> int:
         with Daemon(config) as daemon:
             daemon.wait_ready(timeout=300)
             latencies = []
+            rss_max = 0
             url = f"http://127.0.0.1:{daemon.port}/metrics"
             for _ in range(args.scrapes):
                 begin = time.perf_counter()
                 with urllib.request.urlopen(url, timeout=10) as response:
                     response.read()
                 latencies.append(time.perf_counter() - begin)
+                rss_max = max(rss_max, rss_of(daemon.proc.pid))
+                time.sleep(max(0.0, begin + args.scrape_every - time.perf_counter()))
+            figures["scrape_every_seconds"] = args.scrape_every
+            figures["scrape_max_ms"] = round(max(latencies) * 1000, 2)
             figures["scrape_p50_ms"] = round(statistics.median(latencies) * 1000, 2)
             figures["scrape_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 2)
             figures["daemon_rss_mib"] = round(rss_of(daemon.proc.pid) / 2**20, 1)
+            figures["daemon_rss_max_mib"] = round(rss_max / 2**20, 1)
 
     width = max(len(key) for key in figures)
     for key, value in figures.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ RESTART_ONLY = (
     "findings.interval",
     "findings.max_series_per_check",
 )
+
+
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 def _setting(settings: Settings, dotted: str) -> object:
@@ -197,6 +201,11 @@ class Daemon:
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGHUP, self._on_hangup)
         memory.limit_heaps()
+        # A scrape hands the interpreter lock back and forth a few times (accept, read,
+        # write). With a collector or the findings busy in Python, each hand-over waited up
+        # to the default 5 ms switch interval: scrapes of a 50,000-series exposition took
+        # 30 ms and more at the 99th percentile. 1 ms costs the busy thread little.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.http.start()
         self._schedule(self.jobs)
         self._run_soon_after_recovery(self.jobs)

@@ -13,7 +13,7 @@ import psycopg.errors
 
 from monitor import memory, selfmetrics
 from monitor.collectors.base import DeadlineExceeded, RunContext, Unavailable
-from monitor.collectors.remainder import KEPT_NAMED, cut, named
+from monitor.collectors.remainder import KEPT_NAMED, cut
 from monitor.db import BudgetExhausted, Endpoint, EndpointBusy, TargetDown, WaitingToRetry
 from monitor.logs import get_logger
 from monitor.metrics import Sample
@@ -116,6 +116,7 @@ class CollectorJob:
         self._last_success = 0.0
         self._last: Outcome | None = None
         self._failed_before: set[str] = set()
+        self._published: Snapshot | None = None
         self.completed = threading.Event()
         self._log = get_logger(target=target.name, collector=plan.spec.name)
 
@@ -176,8 +177,7 @@ class CollectorJob:
             self._visit(datname, deadline, into, kept, failed)
         self._failed_before = set(failed)
         if spec.remainder is not None and self.plan.top_n is not None:
-            into[:] = cut(into, self.plan.top_n, spec.remainder)
-            still_named = named(into, spec.remainder)
+            into[:], still_named = cut(into, self.plan.top_n, spec.remainder)
             for state in self._state.values():
                 state[KEPT_NAMED] = still_named
         if failed:
@@ -294,12 +294,17 @@ class CollectorJob:
         )
         samples.extend(own)
         rows = {name: tuple(found) for name, found in kept.items()}
-        self._store.put(
-            Snapshot(
-                self.target.name, self.plan.spec.name, self._specs, samples, time.time(), rows
-            ),
-            owner=self.target,
+        snapshot = Snapshot(
+            self.target.name,
+            self.plan.spec.name,
+            self._specs,
+            samples,
+            time.time(),
+            rows,
+            previous=self._published,
         )
+        self._published = snapshot
+        self._store.put(snapshot, owner=self.target)
         memory.after(len(samples) + sum(len(found) for found in rows.values()))
 
     def _report(self, outcome: Outcome) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -27,13 +27,21 @@ class Snapshot:
     samples: Sequence[Sample]
     taken_at: float
     rows: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    # The same source's snapshot before this one: families whose samples did not change
+    # keep its rendered text.
+    previous: InitVar[Snapshot | None] = None
     text: dict[str, Fragment] = field(init=False, repr=False)
+    grouped: exposition.Grouped = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, previous: Snapshot | None) -> None:
         # Rendered now, in the collector's thread, so that a scrape only joins bytes.
-        object.__setattr__(
-            self, "text", exposition.render_text(self.specs, self.target, self.samples)
-        )
+        grouped = exposition.group(self.samples)
+        earlier = None
+        if previous is not None and previous.target == self.target and previous.specs is self.specs:
+            earlier = (previous.grouped, previous.text)
+        text = exposition.render_text(self.specs, self.target, grouped, earlier)
+        object.__setattr__(self, "grouped", grouped)
+        object.__setattr__(self, "text", text)
 
     @cached_property
     def families(self) -> list[Metric]:

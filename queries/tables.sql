@@ -51,11 +51,11 @@ WITH params AS (
     SELECT x.indrelid AS oid,
            sum(greatest(x.relpages, 0)) AS pages,
            bool_or(e.oid IS NOT NULL) AS locked,
-           sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
-           sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS tup_fetch,
+           sum(pg_stat_get_numscans(x.indexrelid))::bigint AS scans,
+           sum(pg_stat_get_tuples_fetched(x.indexrelid))::bigint AS tup_fetch,
            sum(pg_stat_get_blocks_fetched(x.indexrelid)
-               - pg_stat_get_blocks_hit(x.indexrelid)) AS blks_read,
-           sum(pg_stat_get_blocks_hit(x.indexrelid)) AS blks_hit
+               - pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_read,
+           sum(pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_hit
     FROM wanted_indexes x
     LEFT JOIN exclusive e ON e.oid = x.indexrelid
     GROUP BY x.indrelid

@@ -28,11 +28,11 @@ WITH params AS (
 ), index_sums AS (
     -- per table and per TOAST table, over its indexes
     SELECT x.indrelid AS oid,
-           sum(pg_stat_get_numscans(x.indexrelid)) AS scans,
-           sum(pg_stat_get_tuples_fetched(x.indexrelid)) AS tup_fetch,
+           sum(pg_stat_get_numscans(x.indexrelid))::bigint AS scans,
+           sum(pg_stat_get_tuples_fetched(x.indexrelid))::bigint AS tup_fetch,
            sum(pg_stat_get_blocks_fetched(x.indexrelid)
-               - pg_stat_get_blocks_hit(x.indexrelid)) AS blks_read,
-           sum(pg_stat_get_blocks_hit(x.indexrelid)) AS blks_hit,
+               - pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_read,
+           sum(pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_hit,
            bool_or(x.indexrelid IN (SELECT oid FROM exclusive)) AS locked
     FROM wanted w
     JOIN pg_index x ON x.indrelid IN (w.oid, w.reltoastrelid)

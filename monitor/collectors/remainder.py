@@ -40,13 +40,18 @@ class Remainder:
         return first, sum(values.get(metric, 0.0) for metric in self.weight)
 
 
-def cut(samples: Sequence[Sample], top_n: int, rule: Remainder) -> list[Sample]:
+def cut(
+    samples: Sequence[Sample], top_n: int, rule: Remainder
+) -> tuple[list[Sample], frozenset[Labels]]:
+    """The samples with at most `top_n` relations named, and the label tuples of those."""
+    named = [
+        labels for labels in {s.labels for s in samples} if rule.remainder_of(labels) != labels
+    ]
+    if len(named) <= top_n:
+        return list(samples), frozenset(named)
     rows: dict[Labels, dict[str, float]] = {}
     for sample in samples:
         rows.setdefault(sample.labels, {})[sample.metric] = sample.value
-    named = [labels for labels in rows if rule.remainder_of(labels) != labels]
-    if len(named) <= top_n:
-        return list(samples)
     ranked = sorted(named, key=lambda labels: rule.rank(rows[labels]), reverse=True)
     dropped = set(ranked[top_n:])
     sums: dict[Labels, dict[str, float]] = {}
@@ -66,9 +71,4 @@ def cut(samples: Sequence[Sample], top_n: int, rule: Remainder) -> list[Sample]:
         for labels, values in sums.items()
         for metric, value in values.items()
     )
-    return kept
-
-
-def named(samples: Sequence[Sample], rule: Remainder) -> frozenset[Labels]:
-    """The label tuples of the relations `samples` name (not the remainders)."""
-    return frozenset(s.labels for s in samples if rule.remainder_of(s.labels) != s.labels)
+    return kept, frozenset(ranked[:top_n])

@@ -34,8 +34,8 @@ def by_row(samples: list[Sample]) -> dict[tuple[str, ...], dict[str, float]]:
 
 
 def test_fewer_rows_than_top_n_are_left_alone() -> None:
-    samples = rows(("a", "t1", 10, 1), ("b", "t2", 20, 2))
-    assert cut(samples, 2, RULE) == samples
+    samples = rows(("a", "t1", 10, 1), ("b", "t2", 20, 2), ("b", "other", 3, 3))
+    assert cut(samples, 2, RULE) == (samples, {("a", "t1"), ("b", "t2")})
 
 
 def test_largest_over_all_databases_are_kept_and_the_rest_fold_into_their_database() -> None:
@@ -46,7 +46,9 @@ def test_largest_over_all_databases_are_kept_and_the_rest_fold_into_their_databa
         ("b", "mid", 50, 4),
         ("b", "tiny", 2, 5),
     )
-    got = by_row(cut(samples, 2, RULE))
+    kept, named = cut(samples, 2, RULE)
+    assert named == {("a", "big"), ("b", "mid")}
+    got = by_row(kept)
     assert set(got) == {("a", "big"), ("b", "mid"), ("a", "other"), ("b", "other")}
     assert got[("a", "other")] == {"size": 6, "scans": 5}  # its own remainder plus "small"
     assert got[("b", "other")] == {"size": 2, "scans": 5}  # made for "tiny"
@@ -55,13 +57,13 @@ def test_largest_over_all_databases_are_kept_and_the_rest_fold_into_their_databa
 
 def test_sums_per_database_are_unchanged() -> None:
     samples = rows(*((db, f"t{i}", float(i), float(i * i)) for db in "abc" for i in range(30)))
-    got = cut(samples, 7, RULE)
+    got, named = cut(samples, 7, RULE)
     for db in "abc":
         for metric in ("size", "scans"):
             before = sum(s.value for s in samples if s.labels[0] == db and s.metric == metric)
             after = sum(s.value for s in got if s.labels[0] == db and s.metric == metric)
             assert before == after
-    named = {s.labels for s in got if s.labels[1] != "other"}
+    assert named == {s.labels for s in got if s.labels[1] != "other"}
     assert len(named) == 7
     assert all(s.metric != "last" for s in got if s.labels[1] == "other")
 
@@ -72,7 +74,9 @@ def test_zero_first_ranks_ahead_of_size() -> None:
         Sample("valid", s.labels, 0) if s.metric == "valid" and s.labels[1] == "broken" else s
         for s in samples
     ]
-    got = by_row(cut(samples, 1, RULE))
+    kept, named = cut(samples, 1, RULE)
+    got = by_row(kept)
+    assert named == {("b", "broken")}
     assert ("b", "broken") in got and ("a", "huge") not in got
 
 

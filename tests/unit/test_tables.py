@@ -89,8 +89,9 @@ def test_spec_defaults() -> None:
 
 
 @pytest.mark.parametrize("version", [130000, 150000, 170000, 180000])
-def test_query_has_only_its_three_placeholders(version: int) -> None:
+@pytest.mark.parametrize(("query", "placeholders"), [("tables", 2), ("tables_named", 2)])
+def test_queries_have_only_their_placeholders(version: int, query: str, placeholders: int) -> None:
     # psycopg reads every % in the text as a placeholder, comments included.
-    text = query_for("tables", version)
-    assert text.count("%s") == 3 and text.count("%") == 3
-    assert text.startswith("-- tables:")
+    text = query_for(query, version)
+    assert text.count("%s") == placeholders and text.count("%") == placeholders
+    assert text.startswith(f"-- {query}:")
