@@ -15,7 +15,9 @@
 -- report: invalid, never scanned here, or sharing their first column with another index.
 -- building: a CREATE INDEX CONCURRENTLY is building this index, or a REINDEX CONCURRENTLY
 -- runs on its table (whose new index is invalid until it is swapped in).
--- Statistics have been collecting since the database's stats_reset, else the server start.
+-- Nothing here changes from one run to the next unless the index does (or is scanned), so
+-- the collector can keep the last run's row objects (monitor/collectors/index_catalog.py);
+-- since when the scans have been counted is in index_catalog_window.sql.
 -- Temporary relations are skipped: they belong to one session and come and go with it.
 WITH params AS (
     SELECT %s::boolean AS exact, current_setting('block_size')::bigint AS block_size,
@@ -29,14 +31,6 @@ WITH params AS (
     SELECT index_relid, relid, command
     FROM pg_stat_progress_create_index
     WHERE datid = (SELECT datid FROM params)
-), stats AS (
-    SELECT extract(epoch FROM coalesce(d.stats_reset, pg_postmaster_start_time()))::float8
-               AS stats_since,
-           CASE WHEN d.stats_reset IS NULL THEN 'server start' ELSE 'stats reset' END
-               AS stats_since_source,
-           extract(epoch FROM now())::float8 AS collected_at
-    FROM pg_stat_database d
-    WHERE d.datid = (SELECT datid FROM params)
 ), indexes AS (
     SELECT x.indexrelid, x.indrelid, n.nspname AS schemaname, t.relname, i.relname AS indexrelname,
            i.relkind = 'I' AS partitioned, am.amname,
@@ -87,12 +81,10 @@ SELECT current_database() AS datname, ix.indexrelid, ix.indrelid,
                  AND (NOT ix.indisvalid OR coalesce(s.idx_scan, 0) = 0 OR ix.shares_first_column)
             THEN pg_get_indexdef(ix.indexrelid) END AS indexdef,
        coalesce(s.idx_scan, 0)::float8 AS idx_scan,
-       ix.size_bytes::float8 AS size_bytes,
-       st.stats_since, st.stats_since_source, st.collected_at
+       ix.size_bytes::float8 AS size_bytes
 FROM indexes ix
 JOIN pg_index x ON x.indexrelid = ix.indexrelid
 LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = ix.indexrelid
 LEFT JOIN pg_constraint c
        ON c.conindid = ix.indexrelid AND c.conrelid = ix.indrelid AND c.contype IN ('p', 'u', 'x')
-CROSS JOIN stats st
 ORDER BY ix.schemaname, ix.relname, ix.indexrelname

@@ -54,15 +54,17 @@ class RunContext:
         params: Sequence[Any] | None = None,
         *,
         share_values: bool = False,
-        like: Sequence[Row] = (),
+        previous: Sequence[Row] = (),
+        key: str = "",
     ) -> list[Row]:
         """The rows of a query of queries/; `share_values` for large row sets kept between
-        runs, with the last run's rows as `like`, see `shared_values`."""
+        runs, with the last run's rows as `previous`, see `shared_values`."""
         return self.fetch_sql(
             sql.SQL(query_for(query, self.server_version)),
             params,
             share_values=share_values,
-            like=like,
+            previous=previous,
+            key=key,
         )
 
     def fetch_sql(
@@ -71,7 +73,8 @@ class RunContext:
         params: Sequence[Any] | None = None,
         *,
         share_values: bool = False,
-        like: Sequence[Row] = (),
+        previous: Sequence[Row] = (),
+        key: str = "",
     ) -> list[Row]:
         if time.monotonic() > self.deadline:
             raise DeadlineExceeded("run timeout reached")
@@ -81,7 +84,7 @@ class RunContext:
             with self.conn.cursor(name="pgmon_rows") as named:
                 named.itersize = BATCH_ROWS
                 named.execute(statement, params)
-                return shared_values(named, like)
+                return shared_values(named, previous, key)
         with self.conn.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall()
@@ -97,33 +100,46 @@ def _shareable(value: object) -> bool:
     return isinstance(value, tuple) and all(type(v) is int or isinstance(v, str) for v in value)
 
 
-def shared_values(rows: Iterable[Row], previous: Iterable[Row] = ()) -> list[Row]:
+def shared_values(rows: Iterable[Row], previous: Iterable[Row] = (), key: str = "") -> list[Row]:
     """Rows whose equal values are one object, arrays as tuples, read one row at a time.
 
     Kept rows of a big catalogue are mostly repeats (schema and table names, access methods,
-    arrays of column numbers, sizes, timestamps of the run): at 80,000 indexes sharing them
-    halves what the index catalogue holds between runs. Values are matched by type as well,
-    so that 0, 0.0 and False stay apart. Values equal to one of the `previous` rows' (the
-    last run's) are that object: the new rows then take little memory beside the old ones
-    while both are held, and the interpreter, which rarely hands memory back once its
-    small-object arenas are fragmented, keeps less after the old rows are gone.
+    arrays of column numbers, sizes): at 80,000 indexes sharing them halves what the index
+    catalogue holds between runs. Values are matched by type as well, so that 0, 0.0 and
+    False stay apart.
+
+    With the last run's rows as `previous` and a `key` column naming a row, a row equal to
+    the previous one of the same key is that object, and the values of a changed row are
+    matched against the previous rows' too. Between two runs few rows of a catalogue
+    change: the new rows then take almost no memory beside the old ones while both are
+    held, and the interpreter, which rarely hands memory back once its small-object arenas
+    are fragmented, keeps little more than one copy.
     """
+    before = {getattr(row, key): row for row in previous} if key else {}
+    seen: dict[tuple[type, object], object] | None = None
+    out: list[Row] = []
+    for row in rows:
+        values = [tuple(value) if isinstance(value, list) else value for value in row]
+        old = before.get(getattr(row, key)) if key else None
+        if old is not None and old == tuple(values):
+            out.append(old)
+            continue
+        if seen is None:
+            seen = _values_of(previous)
+        for index, value in enumerate(values):
+            if _shareable(value):
+                values[index] = seen.setdefault((type(value), value), value)
+        out.append(row._make(values))
+    return out
+
+
+def _values_of(rows: Iterable[Row]) -> dict[tuple[type, object], object]:
     seen: dict[tuple[type, object], object] = {}
-    for row in previous:
+    for row in rows:
         for value in row:
             if _shareable(value):
                 seen.setdefault((type(value), value), value)
-    out: list[Row] = []
-    for row in rows:
-        values = []
-        for value in row:
-            if isinstance(value, list):
-                value = tuple(value)
-            if _shareable(value):
-                value = seen.setdefault((type(value), value), value)
-            values.append(value)
-        out.append(row._make(values))
-    return out
+    return seen
 
 
 CollectFunction = Callable[[RunContext], Iterable[Sample]]

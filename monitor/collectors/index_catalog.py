@@ -1,7 +1,8 @@
 """index_catalog: every user index and foreign key of each database, kept for the index checks.
 
-The rows (queries/index_catalog.sql, queries/index_catalog_fkeys.sql) are kept under the
-names `index_catalog` and `index_catalog_fkeys` for monitor/findings/checks/indexes.py;
+The rows (queries/index_catalog.sql, queries/index_catalog_fkeys.sql,
+queries/index_catalog_window.sql) are kept under the names `index_catalog`,
+`index_catalog_fkeys` and `index_catalog_window` for monitor/findings/checks/indexes.py;
 the metrics are just their counts per database.
 """
 
@@ -43,12 +44,16 @@ def fetch_indexes(ctx: RunContext) -> list[Row]:
     lock_timeout cancels the statement; the run then asks again without deparsing anything
     (those indexes are judged on the next run). The savepoint keeps the transaction usable.
     """
-    like = ctx.state.get("last_indexes", ())
+    last = ctx.state.get("last_indexes", ())
     try:
         with ctx.conn.transaction():
-            return ctx.fetch("index_catalog", (True,), share_values=True, like=like)
+            return ctx.fetch(
+                "index_catalog", (True,), share_values=True, previous=last, key="indexrelid"
+            )
     except psycopg.errors.LockNotAvailable:
-        return ctx.fetch("index_catalog", (False,), share_values=True, like=like)
+        return ctx.fetch(
+            "index_catalog", (False,), share_values=True, previous=last, key="indexrelid"
+        )
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
@@ -57,6 +62,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     foreign_keys = ctx.fetch("index_catalog_fkeys", share_values=True)
     ctx.keep("index_catalog", indexes)
     ctx.keep("index_catalog_fkeys", foreign_keys)
+    ctx.keep("index_catalog_window", ctx.fetch("index_catalog_window"))
     yield from count_samples(ctx.database, indexes, foreign_keys)
 
 
@@ -65,7 +71,7 @@ SPEC = CollectorSpec(
     description="Every user index (key columns, operator classes, constraint, validity, scans, "
     "size) and foreign key, kept for the index checks; counts per database.",
     metrics=METRICS,
-    queries=("index_catalog", "index_catalog_fkeys"),
+    queries=("index_catalog", "index_catalog_fkeys", "index_catalog_window"),
     collect=collect,
     interval=300.0,
     timeout=60.0,

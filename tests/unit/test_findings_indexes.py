@@ -21,8 +21,9 @@ Index = namedtuple(
     "parent_indexrelid amname key nkey opclasses collations options is_unique "
     "nulls_not_distinct is_primary is_exclusion is_replident constraint_type constraint_name "
     "referenced_by_fk is_valid building has_exprs exprs has_pred pred indexdef idx_scan "
-    "size_bytes stats_since stats_since_source collected_at",
+    "size_bytes",
 )
+Window = namedtuple("Window", "datname stats_since stats_since_source collected_at")
 FKey = namedtuple(
     "FKey",
     "datname conname conrelid schemaname relname partitioned key column_names "
@@ -67,9 +68,6 @@ def index(oid: int, name: str, key: Sequence[int], **changes: Any) -> Row:
         indexdef=f"CREATE INDEX {name} ON public.t USING btree (c{key[0]})",
         idx_scan=0.0,
         size_bytes=8 * MIB,
-        stats_since=NOW - 30 * DAY,
-        stats_since_source="server start",
-        collected_at=NOW,
     )
     return row._replace(**changes)
 
@@ -91,8 +89,24 @@ def fkey(name: str, key: Sequence[int], **changes: Any) -> Row:
     return row._replace(**changes)
 
 
-def node(target: str, indexes: Sequence[Row], standby: bool = False, **rows: Any) -> Node:
-    return Node(target, 170000, "7", standby, {"index_catalog": tuple(indexes), **rows})
+def node(
+    target: str,
+    indexes: Sequence[Row],
+    standby: bool = False,
+    since: float = NOW - 30 * DAY,
+    **rows: Any,
+) -> Node:
+    """A node with these indexes, its statistics collecting `since` in each database."""
+    windows = tuple(
+        Window(datname, since, "server start", NOW) for datname in {r.datname for r in indexes}
+    )
+    return Node(
+        target,
+        170000,
+        "7",
+        standby,
+        {"index_catalog": tuple(indexes), "index_catalog_window": windows, **rows},
+    )
 
 
 def run(check: str, *nodes: Node, **thresholds: float) -> list[Finding]:
@@ -129,7 +143,7 @@ def test_index_scanned_only_on_a_standby_is_used() -> None:
 
 def test_young_statistics_make_it_info_and_the_shortest_window_counts() -> None:
     primary = node("p", [index(10, "t_a", [1])])
-    standby = node("s", [index(10, "t_a", [1], stats_since=NOW - 2 * DAY)], True)
+    standby = node("s", [index(10, "t_a", [1])], True, since=NOW - 2 * DAY)
     (found,) = run("unused_index", primary, standby)
     assert found.severity is Severity.INFO
     assert found.evidence["stats_collecting_seconds"] == 2 * DAY

@@ -29,3 +29,15 @@ def test_values_of_the_previous_rows_are_reused() -> None:
     assert got == [Row("orders", False, 3, 16384.0, (1, 2))]
     assert got[0].name is last[0].name and got[0].key is last[0].key
     assert got[0].size is not last[0].size
+
+
+def test_unchanged_rows_of_the_previous_run_are_kept_whole() -> None:
+    last = shared_values([Row("a", False, 1, 8.0, [1]), Row("b", False, 2, 8.0, [2])])
+    got = shared_values(
+        [Row("".join("a"), False, 1, 8.0, [1]), Row("b", False, 3, 8.0, [2])],
+        previous=last,
+        key="name",
+    )
+    assert got == [Row("a", False, 1, 8.0, (1,)), Row("b", False, 3, 8.0, (2,))]
+    assert got[0] is last[0]
+    assert got[1] is not last[1] and got[1].key is last[1].key  # changed: its values shared

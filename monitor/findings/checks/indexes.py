@@ -32,6 +32,7 @@ NAMEDATALEN = 64  # identifiers are cut to NAMEDATALEN - 1 bytes
 
 CATALOG = "index_catalog"
 FKEYS = "index_catalog_fkeys"
+WINDOW = "index_catalog_window"
 
 Key = tuple[str, int]  # (datname, index oid): oids are the same on physical standbys
 
@@ -161,7 +162,7 @@ def _stats_windows(cluster: Cluster) -> dict[tuple[str, str], tuple[float, str]]
     """(target, datname) -> (seconds statistics have been collecting, since what)."""
     windows: dict[tuple[str, str], tuple[float, str]] = {}
     for node in cluster.nodes:
-        for row in node.get(CATALOG):
+        for row in node.get(WINDOW):
             since = max(0.0, float(row.collected_at) - float(row.stats_since))
             windows[(node.target, row.datname)] = (since, row.stats_since_source)
     return windows
@@ -666,7 +667,7 @@ CHECKS: tuple[CheckSpec, ...] = (
             ),
         ),
         evaluate=unused_indexes,
-        needs=(CATALOG,),
+        needs=(CATALOG, WINDOW),
     ),
     CheckSpec(
         id="duplicate_index",
