@@ -148,11 +148,12 @@ def render_openmetrics(families: Iterable[Metric]) -> dict[str, Fragment]:
     return fragments
 
 
-def join(pieces: Iterable[Mapping[str, Fragment]], openmetrics: bool = False) -> bytes:
-    """One exposition from many snapshots' fragments, each family under one header."""
+def pieces(fragments: Iterable[Mapping[str, Fragment]], openmetrics: bool = False) -> list[bytes]:
+    """One exposition from many snapshots' fragments, each family under one header, as the
+    pieces to send one after the other (joined, they would be one more copy of it all)."""
     grouped: dict[str, list[Fragment]] = {}
-    for fragments in pieces:
-        for name, fragment in fragments.items():
+    for by_name in fragments:
+        for name, fragment in by_name.items():
             grouped.setdefault(name, []).append(fragment)
     out: list[bytes] = []
     for name in sorted(grouped):
@@ -161,4 +162,9 @@ def join(pieces: Iterable[Mapping[str, Fragment]], openmetrics: bool = False) ->
         out.extend(part.body for part in parts)
     if openmetrics:
         out.append(b"# EOF\n")
-    return b"".join(out)
+    return out
+
+
+def join(fragments: Iterable[Mapping[str, Fragment]], openmetrics: bool = False) -> bytes:
+    """The exposition as one byte string."""
+    return b"".join(pieces(fragments, openmetrics))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -61,18 +61,22 @@ class Snapshot:
 _DROPPED = object()
 
 
-class _Rendered:
-    """One exposition; its gzip copy is made when a client first asks for one."""
+class _Compressed:
+    """The gzipped exposition of one version of the store."""
 
-    def __init__(self, version: int, body: bytes) -> None:
+    def __init__(self, version: int, pieces: Iterable[bytes]) -> None:
         self.version = version
-        self.body = body
-
-    @cached_property
-    def gzipped(self) -> bytes:
         # Level 1: half the time of level 5 on a 5 MB exposition (15 ms against 33 ms) for
-        # an 8% larger response; a scrape that follows a change waits for it.
-        return gzip.compress(self.body, compresslevel=1)
+        # an 8% larger response. Fed piece by piece: the uncompressed exposition is never
+        # held whole.
+        compressor = zlib.compressobj(1, zlib.DEFLATED, _GZIP_WBITS)
+        out = [compressor.compress(piece) for piece in pieces]
+        out.append(compressor.flush())
+        self.body = b"".join(out)
+
+
+# zlib's window bits for a gzip header and trailer around the deflate stream
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 
 
 class SnapshotCollector:
@@ -111,7 +115,7 @@ class SnapshotStore:
         self._lock = threading.Lock()
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._version = 0
-        self._rendered: dict[bool, _Rendered] = {}
+        self._compressed: dict[bool, _Compressed] = {}
         self._owners: dict[str, object] = {}
 
     def put(self, snapshot: Snapshot, owner: object | None = None) -> None:
@@ -149,19 +153,25 @@ class SnapshotStore:
         with self._lock:
             return [self._snapshots[key] for key in sorted(self._snapshots)]
 
-    def render(self, openmetrics: bool = False, gzipped: bool = False) -> bytes:
-        """The exposition, gzipped or not; rebuilt only when some snapshot changed."""
+    def pieces(self, openmetrics: bool = False) -> list[bytes]:
+        """The exposition as the pieces to send in turn: no copy of the whole is made, and
+        none is kept (Prometheus asks for gzip, see `gzipped`)."""
+        pieces = (s.openmetrics if openmetrics else s.text for s in self.snapshots())
+        return exposition.pieces(pieces, openmetrics=openmetrics)
+
+    def render(self, openmetrics: bool = False) -> bytes:
+        """The exposition as one byte string."""
+        return b"".join(self.pieces(openmetrics))
+
+    def gzipped(self, openmetrics: bool = False) -> bytes:
+        """The gzipped exposition, compressed again only when some snapshot changed."""
         with self._lock:
             version = self._version
-            cached = self._rendered.get(openmetrics)
-            if cached is None or cached.version != version:
-                cached = None
-                snapshots = [self._snapshots[key] for key in sorted(self._snapshots)]
-        if cached is None:
-            pieces = (s.openmetrics if openmetrics else s.text for s in snapshots)
-            cached = _Rendered(version, exposition.join(pieces, openmetrics=openmetrics))
+            cached = self._compressed.get(openmetrics)
+        if cached is None or cached.version != version:
+            cached = _Compressed(version, self.pieces(openmetrics))
             with self._lock:
-                current = self._rendered.get(openmetrics)
-                if current is None or current.version < version:
-                    self._rendered[openmetrics] = cached
-        return cached.gzipped if gzipped else cached.body
+                current = self._compressed.get(openmetrics)
+                if current is None or current.version < cached.version:
+                    self._compressed[openmetrics] = cached
+        return cached.body

@@ -72,24 +72,18 @@ def test_openmetrics_is_valid_and_ends_with_eof() -> None:
     assert families["pg_up"].type == "gauge"
 
 
-def test_render_is_cached_until_a_snapshot_changes() -> None:
-    store = SnapshotStore()
-    store.put(snapshot("a", 5))
-    first = store.render()
-    assert store.render() is first
-    store.put(snapshot("a", 6))
-    assert b"} 6.0" in store.render()
-
-
-def test_gzip_copy_matches() -> None:
+def test_gzip_copy_matches_and_is_cached_until_a_snapshot_changes() -> None:
     import gzip
 
     store = SnapshotStore()
     store.put(snapshot("a", 5))
     body = store.render()
-    gzipped = store.render(gzipped=True)
+    assert b"".join(store.pieces()) == body
+    gzipped = store.gzipped()
     assert gzip.decompress(gzipped) == body
-    assert store.render(gzipped=True) is gzipped
+    assert store.gzipped() is gzipped
+    store.put(snapshot("a", 6))
+    assert b"} 6.0" in gzip.decompress(store.gzipped())
 
 
 def test_dropping_a_target_removes_its_series() -> None:
@@ -237,7 +231,7 @@ def test_label_values_read_back_from_every_format_of_a_scrape(
             expected.add(("pg_stat_user_tables_seq_scan", frozenset(labels.items())))
         expected.add(("pg_thing_info", frozenset({"target": target, "version": version}.items())))
     text = store.render()
-    assert gzip.decompress(store.render(gzipped=True)) == text
+    assert gzip.decompress(store.gzipped()) == text
     # prometheus_client's parsers name counter samples <family>_total.
     renamed = {(name.replace("seq_scan", "seq_scan_total"), labels) for name, labels in expected}
     assert _read_back(parse_text(text.decode())) == renamed

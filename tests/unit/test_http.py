@@ -58,3 +58,38 @@ def test_healthcheck_command_follows_the_listen_port(monkeypatch: pytest.MonkeyP
     finally:
         server.stop()
     assert main(["healthcheck"]) == 1  # nothing listens there any more
+
+
+def test_a_large_exposition_arrives_whole_plain_gzipped_and_by_head() -> None:
+    import gzip
+
+    from monitor.http import CHUNK_BYTES
+    from monitor.metrics import Sample
+    from monitor.snapshot import Snapshot
+    from tests.unit.test_exposition import SPECS
+
+    store = SnapshotStore()
+    samples = [
+        Sample("pg_stat_database_xact_commit", (f"database_{i:06d}",), float(i))
+        for i in range(60_000)
+    ]
+    store.put(Snapshot("a", "database", SPECS, samples, 0.0))
+    expected = store.render()
+    assert len(expected) > 2 * CHUNK_BYTES  # sent in several writes
+    server = HttpServer("127.0.0.1", 0, store, lambda: (True, "ready"), lambda: b"[]", False)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert int(response.headers["Content-Length"]) == len(expected)
+            assert response.read() == expected
+        gzipped = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(gzipped, timeout=10) as response:
+            assert response.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(response.read()) == expected
+        head = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(head, timeout=10) as response:
+            assert int(response.headers["Content-Length"]) == len(expected)
+            assert response.read() == b""
+    finally:
+        server.stop()
