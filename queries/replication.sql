@@ -15,7 +15,8 @@
 -- commit is all there is to report.
 --
 -- wal_keep_size replaced wal_keep_segments in PG13 (monitoring SQL still reading the old
--- name fails there); both sizes are in MB in pg_settings, -1 means no limit.
+-- name fails there); current_setting() gives both with their unit ("0", "512MB", "1GB"),
+-- -1 means no limit. (pg_settings would build every setting to read two.)
 SELECT pg_is_in_recovery() AS in_recovery,
        CASE
            WHEN NOT pg_is_in_recovery() THEN 0
@@ -28,9 +29,8 @@ SELECT pg_is_in_recovery() AS in_recovery,
        CASE WHEN pg_is_in_recovery()
             THEN greatest(0, pg_last_wal_receive_lsn() - pg_last_wal_replay_lsn())
        END AS replay_lag_bytes,
-       (SELECT CASE WHEN setting::bigint < 0 THEN -1
-                    ELSE setting::bigint * pg_size_bytes('1' || unit) END
-        FROM pg_settings WHERE name = 'wal_keep_size') AS wal_keep_size_bytes,
-       (SELECT CASE WHEN setting::bigint < 0 THEN -1
-                    ELSE setting::bigint * pg_size_bytes('1' || unit) END
-        FROM pg_settings WHERE name = 'max_slot_wal_keep_size') AS max_slot_wal_keep_size_bytes
+       CASE WHEN current_setting('wal_keep_size') = '-1' THEN -1
+            ELSE pg_size_bytes(current_setting('wal_keep_size')) END AS wal_keep_size_bytes,
+       CASE WHEN current_setting('max_slot_wal_keep_size') = '-1' THEN -1
+            ELSE pg_size_bytes(current_setting('max_slot_wal_keep_size'))
+       END AS max_slot_wal_keep_size_bytes

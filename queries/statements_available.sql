@@ -7,7 +7,9 @@
 SELECT current_database() AS datname,
        n.nspname AS schema,
        e.extversion,
-       (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries') AS preload,
+       -- who may see it, as pg_settings decides (reading that view builds every setting)
+       CASE WHEN pg_has_role('pg_read_all_settings', 'USAGE')
+            THEN current_setting('shared_preload_libraries') END AS preload,
        pg_has_role('pg_read_all_stats', 'USAGE') AS read_all_stats,
        EXISTS (SELECT FROM pg_proc p
                WHERE p.pronamespace = e.extnamespace AND p.proname = 'pg_stat_statements'
