@@ -192,6 +192,9 @@ class Ranking:
 def _ranked_or_named(ctx: RunContext, ranking: Ranking, exact: bool, now: float) -> list[Row]:
     if not ranking.due(now):
         relids = ranking.kept(ctx)
+        if not relids:  # no table of this database (often `postgres`) in the top N
+            ctx.state["sizes_measured"] = False
+            return ranking.complete([])
         rows = fetch_sized(ctx, "tables_named", exact, lambda exact: (exact, relids))
         if len(rows) == len(relids):
             return ranking.complete(rows)

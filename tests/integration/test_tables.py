@@ -471,6 +471,16 @@ def test_named_tables_are_read_between_rankings(db: Database) -> None:
     assert named(after_drop) == {"r1", "r2"}
 
 
+def test_a_database_without_named_tables_is_not_read_between_rankings(db: Database) -> None:
+    state: dict[str, object] = {}
+    ranked = collect(tables.SPEC, db.dsn(), state=state)
+    assert ranked.samples("pg_stat_user_tables_n_tup_ins") == []
+    assert state["ranking"].rows == []  # type: ignore[attr-defined]
+    between = collect(tables.SPEC, db.dsn(), state=state)
+    assert between.samples("pg_stat_user_tables_n_tup_ins") == []
+    assert state["sizes_measured"] is False  # no statement ran to measure them
+
+
 def test_between_rankings_only_the_tables_the_cut_kept_are_read(pg_cluster: Cluster) -> None:
     """In the daemon's runner, top_n 2 over two databases: between rankings the tables the
     target-wide cut kept are read afresh; the ones it folded stay in their database's
