@@ -10,7 +10,6 @@ from monitor import memory
 from monitor.findings.engine import Memo, Policy, evaluate, node_of
 from monitor.findings.model import Finding
 from monitor.findings.report import SPECS, as_json, evaluated_at, metric_samples
-from monitor.metrics import Sample
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Target
 
@@ -26,7 +25,7 @@ class FindingsBoard:
         self._lock = threading.Lock()
         self._json: bytes | None = b"[]\n"
         self._memo: Memo = {}
-        self._samples: dict[str, list[Sample]] = {}
+        self._published: dict[str, Snapshot] = {}  # the last evaluation's, by target
         self.findings: list[Finding] = []
 
     def replace(self, targets: Sequence[Target], policy: Policy) -> None:
@@ -48,18 +47,19 @@ class FindingsBoard:
             a is b for a, b in zip(findings, self.findings, strict=True)
         )
         now = time.time()
-        published: dict[str, list[Sample]] = {}
+        published: dict[str, Snapshot] = {}
         for target in targets:
-            last = self._samples.get(target.name)
+            last = self._published.get(target.name)
             if unchanged and last is not None:
                 # Only the evaluation time moves (metric_samples puts it last).
-                samples = [*last[:-1], evaluated_at(now)]
+                samples = [*last.samples[:-1], evaluated_at(now)]
             else:
                 mine = [f for f in findings if f.target == target.name]
                 samples = metric_samples(mine, self._max_per_check, now)
-            published[target.name] = samples
-            self._store.put(Snapshot(target.name, "_findings", SPECS, samples, now), owner=target)
-        self._samples = published
+            snapshot = Snapshot(target.name, "_findings", SPECS, samples, now, previous=last)
+            published[target.name] = snapshot
+            self._store.put(snapshot, owner=target)
+        self._published = published
         with self._lock:
             self.findings = findings
             if not unchanged:
