@@ -190,25 +190,45 @@ def samples_from_rows(
     labels: Sequence[str],
     values: dict[str, str],
     convert: Callable[[object], float] = number,
+    memo: dict[Row, tuple[Sample, ...]] | None = None,
 ) -> list[Sample]:
     """The common shape: label columns plus value columns, one metric per value column.
     NULL values give no sample.
 
     The hottest loop of a collection: tens of thousands of samples per run on big
     catalogues, so the columns are read with one getter per row and samples are made
-    without Sample's own constructor (a Python-level function)."""
+    without Sample's own constructor (a Python-level function).
+
+    `memo`, kept by the caller between runs of one call site: the samples of the last run's
+    rows. A row equal to one of them (most rows of a catalogue between two runs: an idle
+    table's counters do not move) gets the same samples, which are not made again, and
+    which a snapshot compares by identity when it decides whether a family changed. Rows
+    must then be hashable (no arrays). Afterwards it holds this run's rows only."""
     label_getter = _getter(labels)
     value_getter = _getter(tuple(values))
     metrics = tuple(values.values())
     make = tuple.__new__
     out: list[Sample] = []
-    append = out.append
     plain = convert is number
+    before = memo if memo is not None else {}
+    now: dict[Row, tuple[Sample, ...]] = {}
     for row in rows:
-        label_values = tuple(["" if v is None else str(v) for v in label_getter(row)])
-        for metric, raw in zip(metrics, value_getter(row), strict=True):
-            if raw is not None:
-                append(make(Sample, (metric, label_values, float(raw) if plain else convert(raw))))
+        made = before.get(row) if memo is not None else None
+        if made is None:
+            label_values = tuple(["" if v is None else str(v) for v in label_getter(row)])
+            made = tuple(
+                [
+                    make(Sample, (metric, label_values, float(raw) if plain else convert(raw)))
+                    for metric, raw in zip(metrics, value_getter(row), strict=True)
+                    if raw is not None
+                ]
+            )
+        if memo is not None:
+            now[row] = made
+        out += made
+    if memo is not None:
+        memo.clear()
+        memo.update(now)
     return out
 
 

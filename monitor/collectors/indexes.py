@@ -83,13 +83,16 @@ _COLUMNS = {
 }
 
 
-def index_samples(rows: Iterable[Row]) -> Iterable[Sample]:
+def index_samples(
+    rows: Iterable[Row], memo: dict[Row, tuple[Sample, ...]] | None = None
+) -> Iterable[Sample]:
     """One sample per metric and row; NULLs (remainder flags, last scan before PG16) yield none."""
-    return samples_from_rows(rows, LABELS, _COLUMNS)
+    return samples_from_rows(rows, LABELS, _COLUMNS, memo=memo)
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
-    yield from index_samples(fetch_top_relations(ctx, "indexes"))
+    rows = fetch_top_relations(ctx, "indexes")
+    yield from index_samples(rows, ctx.state.setdefault("samples", {}))
 
 
 SPEC = CollectorSpec(

@@ -94,9 +94,11 @@ _COLUMNS = {
 }
 
 
-def table_samples(rows: Iterable[Row]) -> Iterable[Sample]:
+def table_samples(
+    rows: Iterable[Row], memo: dict[Row, tuple[Sample, ...]] | None = None
+) -> Iterable[Sample]:
     """One sample per metric and row; the remainder row's NULL timestamps yield none."""
-    return samples_from_rows(rows, LABELS, _COLUMNS)
+    return samples_from_rows(rows, LABELS, _COLUMNS, memo=memo)
 
 
 # Exact sizes open every named table, its TOAST table and indexes: half the query's time
@@ -212,7 +214,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
         measured.remember(rows, now)
     else:
         rows = measured.apply(rows)
-    yield from table_samples(rows)
+    yield from table_samples(rows, ctx.state.setdefault("samples", {}))
 
 
 SPEC = CollectorSpec(
