@@ -4,7 +4,8 @@ Builds a throwaway server with 2,000 tables and about 8,000 indexes, then report
 - pgmon CPU seconds for one cycle of every collector (in-process, getrusage);
 - database execution time of pgmon's queries in that cycle (pg_stat_statements);
 - series exposed and exposition size;
-- scrape latency p50/p99 and RSS of a `pgmon run` process serving those snapshots.
+- scrape latency p50/p99/max and RSS (last and largest seen) of a `pgmon run` process
+  scraped from start-up on, back to back or one scrape every --scrape-every seconds.
 
 Usage: python3 bench/collection_cycle.py [--pg 17] [--tables 2000] [--scrapes 300]
                                          [--scrape-every SECONDS] [--top-n N]
