@@ -163,8 +163,3 @@ def pieces(fragments: Iterable[Mapping[str, Fragment]], openmetrics: bool = Fals
     if openmetrics:
         out.append(b"# EOF\n")
     return out
-
-
-def join(fragments: Iterable[Mapping[str, Fragment]], openmetrics: bool = False) -> bytes:
-    """The exposition as one byte string."""
-    return b"".join(pieces(fragments, openmetrics))

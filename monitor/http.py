@@ -133,13 +133,26 @@ class _Handler(BaseHTTPRequestHandler):
             gzipped = self.server.store.gzipped(openmetrics=openmetrics)
             self._send(200, gzipped, content_type, encoding="gzip")
         else:
-            self._send_pieces(self.server.store.pieces(openmetrics=openmetrics), content_type)
+            self._send(200, self.server.store.pieces(openmetrics=openmetrics), content_type)
 
-    def _send_pieces(self, pieces: list[bytes], content_type: str) -> None:
-        """A large body sent a chunk of about CHUNK_BYTES at a time, never joined whole."""
-        self.send_response(200)
+    def _send(
+        self,
+        status: int,
+        body: bytes | list[bytes],
+        content_type: str,
+        encoding: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """`body` as one byte string, or as pieces (an uncompressed exposition), which go
+        out a chunk of about CHUNK_BYTES at a time and are never joined whole."""
+        pieces = [body] if isinstance(body, bytes) else body
+        self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(sum(map(len, pieces))))
+        if encoding:
+            self.send_header("Content-Encoding", encoding)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command == "HEAD":
             return
@@ -153,25 +166,6 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk, size = [], 0
         if chunk:
             self.wfile.write(b"".join(chunk))
-
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        encoding: str = "",
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if encoding:
-            self.send_header("Content-Encoding", encoding)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def do_HEAD(self) -> None:
         self.do_GET()

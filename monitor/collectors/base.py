@@ -210,10 +210,9 @@ def samples_from_rows(
     make = tuple.__new__
     out: list[Sample] = []
     plain = convert is number
-    before = memo if memo is not None else {}
     now: dict[Row, tuple[Sample, ...]] = {}
     for row in rows:
-        made = before.get(row) if memo is not None else None
+        made = memo.get(row) if memo is not None else None
         if made is None:
             label_values = tuple(["" if v is None else str(v) for v in label_getter(row)])
             made = tuple(
