@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import socket
 import sys
 import threading
 import time
@@ -42,6 +43,11 @@ RESTART_ONLY = (
 
 
 SWITCH_INTERVAL_SECONDS = 0.001
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _carried_by_the_wakeup_socket(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler: the signal's number is read from the wakeup socket."""
 
 
 def _setting(settings: Settings, dotted: str) -> object:
@@ -112,9 +118,6 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True},
             timezone=UTC,
         )
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._reload_requested = False
         self.budget.on_change.append(self._publish_daemon_metrics)
         self._publish_daemon_metrics()
 
@@ -187,19 +190,25 @@ class Daemon:
             misfire_grace_time=max(1, int(interval)),
         )
 
-    def _on_signal(self, signum: int, _: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        self._stop.set()
-        self._wake.set()
-
-    def _on_hangup(self, signum: int, _: FrameType | None) -> None:
-        self._reload_requested = True
-        self._wake.set()
-
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGHUP, self._on_hangup)
+        # Signals reach the main thread through a socket the interpreter writes each signal's
+        # number to, from whichever thread the kernel delivered it to; the Python handlers
+        # do nothing. Waiting on an Event instead was not interrupted when another thread
+        # took the signal, so a SIGHUP was sometimes never acted on; and setting an Event in
+        # a handler can deadlock on the lock the interrupted main thread holds.
+        receiver, sender = socket.socketpair()
+        sender.setblocking(False)
+        signal.set_wakeup_fd(sender.fileno(), warn_on_full_buffer=False)
+        for signum in (*STOP_SIGNALS, signal.SIGHUP):
+            signal.signal(signum, _carried_by_the_wakeup_socket)
+        try:
+            return self._serve(receiver)
+        finally:
+            signal.set_wakeup_fd(-1)
+            receiver.close()
+            sender.close()
+
+    def _serve(self, signals: socket.socket) -> int:
         memory.limit_heaps()
         # A scrape hands the interpreter lock back and forth a few times (accept, read,
         # write). With a collector or the findings busy in Python, each hand-over waited up
@@ -219,11 +228,13 @@ class Daemon:
             collectors=len(self.jobs),
             shard=f"{self.settings.shard_index}/{self.settings.shard_count}",
         )
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._reload_requested and not self._stop.is_set():
-                self._reload_requested = False
+        while True:
+            received = set(signals.recv(64))
+            stop = sorted(received & set(STOP_SIGNALS))
+            if stop:
+                log.info("stopping", signal=signal.Signals(stop[0]).name)
+                break
+            if signal.SIGHUP in received:
                 self.reload()
         self.shutdown()
         log.info("stopped")
