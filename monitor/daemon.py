@@ -25,6 +25,7 @@ from monitor.http import HttpServer
 from monitor.logs import get_logger
 from monitor.runner import CollectorJob, TargetStatus
 from monitor.settings import ConfigError, Settings, split_listen
+from monitor.slots import Slot, slots_of
 from monitor.snapshot import Snapshot, SnapshotStore
 from monitor.targets import Target, build_targets, shard
 from monitor.webconfig import WebConfig, load_web_config
@@ -144,41 +145,40 @@ class Daemon:
 
     def _schedule(self, jobs: list[CollectorJob]) -> None:
         """First runs soon (readiness waits for them), a little apart so that start-up is not
-        one burst of queries; later runs at each job's own phase within its interval, so that
-        jobs with equal intervals do not fire together forever."""
+        one burst of queries; later runs at each slot's own phase within its interval, so
+        that targets with equal intervals do not fire together forever."""
         start = datetime.now(UTC)
-        for index, job in enumerate(jobs):
-            interval = job.plan.interval
+        for index, slot in enumerate(slots_of(jobs)):
+            interval = slot.interval
             self.scheduler.add_job(
-                job.run,
+                slot.run,
                 fleet.PhasedTrigger(
-                    interval, fleet.phase(job.name, interval), jitter=min(1.0, interval / 10)
+                    interval, fleet.phase(slot.name, interval), jitter=min(1.0, interval / 10)
                 ),
-                id=job.name,
-                name=job.name,
+                id=slot.name,
+                name=slot.name,
                 next_run_time=start + timedelta(milliseconds=50 * index),
                 misfire_grace_time=max(1, int(interval)),
             )
 
     def _run_soon_after_recovery(self, jobs: list[CollectorJob]) -> None:
-        """A target back from an outage gets all its collectors run now, not at their next
-        turn: an hourly collector would otherwise stay failed (and its data stale) for up to
-        an hour after the server came back."""
-        by_target: dict[str, list[CollectorJob]] = {}
-        for job in jobs:
-            by_target.setdefault(job.target.name, []).append(job)
+        """A target back from an outage gets the slots with a failed collector run now, not
+        at their next turn: an hourly collector would otherwise stay failed (and its data
+        stale) for up to an hour after the server came back."""
+        by_target: dict[str, list[Slot]] = {}
+        for slot in slots_of(jobs):
+            by_target.setdefault(slot.jobs[0].target.name, []).append(slot)
         for mine in by_target.values():
 
-            def rerun(mine: list[CollectorJob] = mine) -> None:
+            def rerun(slots: list[Slot] = mine) -> None:
                 start = datetime.now(UTC)
-                for index, job in enumerate(mine):
-                    if not job.succeeded:
-                        when = start + timedelta(milliseconds=50 * index)
-                        # The target may have been removed by a reload meanwhile.
-                        with contextlib.suppress(JobLookupError):
-                            self.scheduler.modify_job(job.name, next_run_time=when)
+                for index, slot in enumerate(s for s in slots if s.has_failed):
+                    when = start + timedelta(milliseconds=50 * index)
+                    # The target may have been removed by a reload meanwhile.
+                    with contextlib.suppress(JobLookupError):
+                        self.scheduler.modify_job(slot.name, next_run_time=when)
 
-            mine[0].status.on_recovery.append(rerun)
+            mine[0].jobs[0].status.on_recovery.append(rerun)
 
     def _schedule_findings(self) -> None:
         interval = self.settings.findings.interval
@@ -293,9 +293,9 @@ class Daemon:
     def _stop_target(self, target: Target) -> None:
         with self._jobs_lock:
             mine = [j for j in self.jobs if j.target is target]
-        for job in mine:
+        for slot in slots_of(mine):
             with contextlib.suppress(JobLookupError):
-                self.scheduler.remove_job(job.name)
+                self.scheduler.remove_job(slot.name)
         # Dropped first, so that a run still ending cannot bring its series back.
         self.store.drop_target(target.name)
         target.close()
