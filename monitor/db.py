@@ -150,6 +150,7 @@ class Endpoint:
         self._watched = threading.Lock()
         self._opening: psycopg.Connection[Any] | None = None
         self._session_number = 0
+        self._statement_timeout = ""  # the current session's, in milliseconds
         self._in_session = False
         self._severed = False
         self._failures = 0
@@ -167,9 +168,11 @@ class Endpoint:
     def session(
         self, timeout: float, statement_timeout: float | None = None, wait: float | None = None
     ) -> Iterator[psycopg.Connection[Any]]:
-        """A read-only transaction whose statements cannot outlive `timeout`, each limited to
-        `statement_timeout` (default: the configured one). While another run holds the
-        session, wait for it up to `wait` (default: `timeout`; 0: not at all)."""
+        """The session, read-only and in autocommit, whose statements cannot outlive
+        `timeout`, each limited to `statement_timeout` (default: the configured one). A run
+        that needs one snapshot over several statements, or a savepoint, opens a transaction
+        with `conn.transaction()` and ends it before the session ends. While another run
+        holds the session, wait for it up to `wait` (default: `timeout`; 0: not at all)."""
         if not self._lock.acquire(timeout=timeout if wait is None else wait):
             # Without the time waited (the rest of a run's timeout, different every run),
             # so that a repeated failure reads the same and is logged once.
@@ -188,12 +191,13 @@ class Endpoint:
             watch = WATCHDOG.watch(deadline, lambda: self._sever(number))
             conn = self._connect(timeout)
             try:
-                with conn.transaction():
-                    conn.execute(
-                        "SELECT set_config('statement_timeout', %s, true) AS statement_timeout",
-                        (_ms(statement_timeout),),
-                    )
-                    yield conn
+                self._limit_statements(conn, _ms(statement_timeout))
+                yield conn
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    # A transaction left open would hold its snapshot (and locks) until the
+                    # next run: a bug to be told of, and a session not to be used again.
+                    self._drop()
+                    raise RuntimeError("a run left its transaction open")
             except psycopg.OperationalError as exc:
                 if conn.closed or conn.broken:
                     self._drop()
@@ -211,6 +215,16 @@ class Endpoint:
                 self._drop()  # closed while this run held it: close() could not wait
             self._lock.release()
             self._budget.idle()
+
+    def _limit_statements(self, conn: psycopg.Connection[Any], milliseconds: str) -> None:
+        """statement_timeout for the session, set only when it changes: statements run in
+        autocommit, so a run that needs no transaction sends nothing but its queries."""
+        if self._statement_timeout != milliseconds:
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false) AS statement_timeout",
+                (milliseconds,),
+            )
+            self._statement_timeout = milliseconds
 
     def close_if_idle(self) -> bool:
         """Close the session if no run is using it (for the budget); True if closed."""
@@ -275,6 +289,7 @@ class Endpoint:
                 application_name=APPLICATION_NAME,
                 connect_timeout=max(1, round(self._limits.connect_timeout)),
                 row_factory=namedtuple_row,
+                autocommit=True,
             )
         except psycopg.Error as exc:
             error = _first_line(exc)
@@ -282,11 +297,13 @@ class Endpoint:
             raise TargetDown(error) from None
         self._opening = conn
         try:
-            # jit off: catalogue queries over tens of thousands of relations get cost
-            # estimates in the millions, and compiling them took longer than running them
-            # (1.8 s of 2.9 s for the tables query at 20,000 tables).
+            # Every transaction read-only, including the one each statement gets in
+            # autocommit. jit off: catalogue queries over tens of thousands of relations get
+            # cost estimates in the millions, and compiling them took longer than running
+            # them (1.8 s of 2.9 s for the tables query at 20,000 tables).
             conn.execute(
-                "SELECT set_config('lock_timeout', %s, false) AS lock_timeout, "
+                "SELECT set_config('default_transaction_read_only', 'on', false) AS read_only, "
+                "set_config('lock_timeout', %s, false) AS lock_timeout, "
                 "set_config('idle_in_transaction_session_timeout', %s, false) AS idle_timeout, "
                 "set_config('jit', 'off', false) AS jit",
                 (
@@ -294,8 +311,6 @@ class Endpoint:
                     _ms(max(60.0, self._limits.statement_timeout * 4)),
                 ),
             )
-            conn.commit()
-            conn.read_only = True
             system_identifier = _system_identifier(conn)
         except psycopg.Error as exc:
             conn.close()
@@ -307,6 +322,7 @@ class Endpoint:
         self.server_version = conn.info.server_version
         self.server_version_text = conn.info.parameter_status("server_version") or ""
         self.system_identifier = system_identifier
+        self._statement_timeout = ""
         self._conn = conn
         self._failures = 0
         self._retry_at = 0.0
@@ -376,11 +392,7 @@ def _system_identifier(conn: psycopg.Connection[Any]) -> str:
             "SELECT system_identifier::text AS id FROM pg_control_system()"
         ).fetchone()
     except psycopg.Error:
-        conn.rollback()
         return ""
-    finally:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
     return str(row[0]) if row else ""
 
 

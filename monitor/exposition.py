@@ -13,7 +13,10 @@ this output byte for byte against prometheus_client's `generate_latest`.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,37 +54,58 @@ def _escape_value(value: str) -> str:
 
 
 Grouped = dict[str, list[Sample]]
+LabelParts = dict[tuple[tuple[str, ...], tuple[str, ...]], str]
 
 
 def group(samples: Iterable[Sample]) -> Grouped:
-    """Samples by metric name, in the order given."""
+    """Samples by metric name, in the order given. Fastest when the samples of a metric
+    come one after another (collectors give them so): a slice per metric, not per sample."""
     grouped: Grouped = {}
-    for sample in samples:
-        grouped.setdefault(sample.metric, []).append(sample)
+    for metric, members in itertools.groupby(samples, _METRIC):
+        found = grouped.get(metric)
+        if found is None:
+            grouped[metric] = list(members)
+        else:
+            found.extend(members)
     return grouped
+
+
+_METRIC = operator.itemgetter(0)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Text-format fragments keyed by family name, with what a later rendering of the same
+    source reuses: the samples they were written from, and the escaped label parts."""
+
+    fragments: dict[str, Fragment]
+    grouped: Grouped
+    label_parts: LabelParts
 
 
 def render_text(
     specs: Mapping[str, MetricSpec],
     target: str,
     samples: Sequence[Sample] | Grouped,
-    previous: tuple[Grouped, Mapping[str, Fragment]] | None = None,
-) -> dict[str, Fragment]:
-    """Prometheus text format 0.0.4, keyed by family name; families sorted by name, samples in
-    the order given, `target` the first label (as monitor.metrics.build_families has them).
+    previous: Rendering | None = None,
+) -> Rendering:
+    """Prometheus text format 0.0.4; families sorted by name, samples in the order given,
+    `target` the first label (as monitor.metrics.build_families has them).
 
-    `previous`: the grouped samples and fragments of an earlier rendering for the same
-    target and specs. A family whose samples are all equal to that rendering's is not
-    written again: between two runs most families of a catalogue collector (sizes, vacuum
-    counts, timestamps, idle tables' counters) do not change, and comparing is several times
-    cheaper than writing.
+    `previous`: an earlier rendering for the same target and specs. A family whose samples
+    are all equal to that rendering's is not written again: between two runs most families
+    of a catalogue collector (sizes, vacuum counts, timestamps, idle tables' counters) do
+    not change, and comparing is several times cheaper than writing. A changed family's
+    lines take their escaped label parts from it.
 
     The header is written here rather than taken from prometheus_client because its text
     formatter always names a counter's TYPE line `<name>_total`, which would mistype
     postgres_exporter-compatible counters that carry no such suffix.
     """
     grouped = samples if isinstance(samples, dict) else group(samples)
-    label_parts: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}
+    # One dict for all renderings of a source, each adding the label parts it wrote: only
+    # the next rendering of the same source reads it, in the same thread.
+    label_parts: LabelParts = previous.label_parts if previous is not None else {}
     # Values repeat (0, 1, sizes). NaN never matches itself; -0.0 would match 0.0, so it
     # is written apart.
     numbers: dict[float, str] = {}
@@ -90,26 +114,15 @@ def render_text(
         spec = specs.get(name)
         if spec is None:
             raise KeyError(f"sample for undeclared metric {name}")
-        if previous is not None and previous[0].get(name) == grouped[name]:
-            fragments[spec.family] = previous[1][spec.family]
+        if previous is not None and previous.grouped.get(name) == grouped[name]:
+            fragments[spec.family] = previous.fragments[spec.family]
             continue
-        names = spec.labels
-        every = spec.all_labels()
-        # Label names sorted, as prometheus_client writes them.
-        order = sorted(range(len(every)), key=every.__getitem__)
         lines = []
         for sample in grouped[name]:
-            key = (names, sample.labels)
+            key = (spec.labels, sample.labels)
             part = label_parts.get(key)
             if part is None:
-                if len(sample.labels) != len(names):
-                    raise ValueError(
-                        f"{name}: {len(sample.labels)} label values for labels {names}"
-                    )
-                values = (target, *sample.labels)
-                part = label_parts[key] = ",".join(
-                    f'{every[i]}="{_escape_value(values[i])}"' for i in order
-                )
+                part = label_parts[key] = _label_part(spec, target, sample)
             value = sample.value
             negative_zero = value == 0 and math.copysign(1, value) < 0
             number = None if negative_zero else numbers.get(value)
@@ -118,10 +131,37 @@ def render_text(
                 if not negative_zero:
                     numbers[value] = number
             lines.append(f"{name}{{{part}}} {number}\n")
-        kind = "gauge" if spec.kind == "info" else spec.kind
-        header = f"# HELP {name} {_escape_help(spec.help)}\n# TYPE {name} {kind}\n"
-        fragments[spec.family] = Fragment(header.encode(), "".join(lines).encode())
-    return fragments
+        fragments[spec.family] = Fragment(_header(spec), "".join(lines).encode())
+    series = sum(map(len, grouped.values()))
+    if len(label_parts) > 2 * series + 64:
+        # Series came and went (statements, sessions): forget the parts of those gone.
+        label_parts = {
+            key: part
+            for name, members in grouped.items()
+            for sample in members
+            if (part := label_parts.get(key := (specs[name].labels, sample.labels)))
+        }
+    return Rendering(fragments, grouped, label_parts)
+
+
+def _label_part(spec: MetricSpec, target: str, sample: Sample) -> str:
+    if len(sample.labels) != len(spec.labels):
+        raise ValueError(f"{spec.name}: {len(sample.labels)} label values for labels {spec.labels}")
+    every = spec.all_labels()
+    values = (target, *sample.labels)
+    # Label names sorted, as prometheus_client writes them.
+    return ",".join(f'{every[i]}="{_escape_value(values[i])}"' for i in _sorted_positions(every))
+
+
+@functools.cache
+def _sorted_positions(names: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(names)), key=names.__getitem__))
+
+
+@functools.cache
+def _header(spec: MetricSpec) -> bytes:
+    kind = "gauge" if spec.kind == "info" else spec.kind
+    return f"# HELP {spec.name} {_escape_help(spec.help)}\n# TYPE {spec.name} {kind}\n".encode()
 
 
 def _openmetrics_family(family: Metric) -> Metric:

@@ -177,7 +177,9 @@ class CollectorJob:
             self._visit(datname, deadline, into, kept, failed)
         self._failed_before = set(failed)
         if spec.remainder is not None and self.plan.top_n is not None:
-            into[:], still_named = cut(into, self.plan.top_n, spec.remainder)
+            kept_samples, still_named = cut(into, self.plan.top_n, spec.remainder)
+            if kept_samples is not into:
+                into[:] = kept_samples
             for state in self._state.values():
                 state[KEPT_NAMED] = still_named
         if failed:

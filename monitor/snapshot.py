@@ -30,18 +30,19 @@ class Snapshot:
     # The same source's snapshot before this one: families whose samples did not change
     # keep its rendered text.
     previous: InitVar[Snapshot | None] = None
-    text: dict[str, Fragment] = field(init=False, repr=False)
-    grouped: exposition.Grouped = field(init=False, repr=False)
+    rendering: exposition.Rendering = field(init=False, repr=False)
 
     def __post_init__(self, previous: Snapshot | None) -> None:
         # Rendered now, in the collector's thread, so that a scrape only joins bytes.
-        grouped = exposition.group(self.samples)
         earlier = None
         if previous is not None and previous.target == self.target and previous.specs is self.specs:
-            earlier = (previous.grouped, previous.text)
-        text = exposition.render_text(self.specs, self.target, grouped, earlier)
-        object.__setattr__(self, "grouped", grouped)
-        object.__setattr__(self, "text", text)
+            earlier = previous.rendering
+        rendering = exposition.render_text(self.specs, self.target, self.samples, earlier)
+        object.__setattr__(self, "rendering", rendering)
+
+    @property
+    def text(self) -> dict[str, Fragment]:
+        return self.rendering.fragments
 
     @cached_property
     def families(self) -> list[Metric]:

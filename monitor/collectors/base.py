@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from monitor.metrics import MetricSpec, Sample
 from monitor.sql import query_for
 
 Row = Any  # a namedtuple made by psycopg's namedtuple_row
+# A row's samples from the last run, None where a value was NULL (see samples_from_rows).
+SampleMemo = dict[Row, tuple[Sample | None, ...]]
 
 
 # Rows per round trip when a large row set is read through a server-side cursor.
@@ -81,13 +84,25 @@ class RunContext:
         if share_values:
             # A server-side cursor read in batches: the client never holds the whole result
             # twice (libpq's copy and the rows), which at 80,000 rows was some 50 MiB more.
-            with self.conn.cursor(name="pgmon_rows") as named:
+            # It lives in a transaction (the session is in autocommit).
+            with self._in_transaction(), self.conn.cursor(name="pgmon_rows") as named:
                 named.itersize = BATCH_ROWS
                 named.execute(statement, params)
                 return shared_values(named, previous, key)
         with self.conn.cursor() as cur:
             cur.execute(statement, params)
             return cur.fetchall()
+
+    def _in_transaction(self) -> AbstractContextManager[object]:
+        return self.conn.transaction() if self._idle() else nullcontext()
+
+    def may_fail(self) -> AbstractContextManager[object]:
+        """Around statements whose error the run handles: a savepoint inside a transaction,
+        which the error would abort otherwise; nothing in autocommit."""
+        return nullcontext() if self._idle() else self.conn.transaction()
+
+    def _idle(self) -> bool:
+        return self.conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
 
     def scalar(self, statement: str, params: Sequence[Any] | None = None) -> Any:
         rows = self.fetch_sql(sql.SQL(statement), params)
@@ -190,10 +205,10 @@ def samples_from_rows(
     labels: Sequence[str],
     values: dict[str, str],
     convert: Callable[[object], float] = number,
-    memo: dict[Row, tuple[Sample, ...]] | None = None,
+    memo: SampleMemo | None = None,
 ) -> list[Sample]:
-    """The common shape: label columns plus value columns, one metric per value column.
-    NULL values give no sample.
+    """The common shape: label columns plus value columns, one metric per value column,
+    metric by metric. NULL values give no sample.
 
     The hottest loop of a collection: tens of thousands of samples per run on big
     catalogues, so the columns are read with one getter per row and samples are made
@@ -208,26 +223,31 @@ def samples_from_rows(
     value_getter = _getter(tuple(values))
     metrics = tuple(values.values())
     make = tuple.__new__
-    out: list[Sample] = []
     plain = convert is number
-    now: dict[Row, tuple[Sample, ...]] = {}
+    by_row: list[tuple[Sample | None, ...]] = []
+    now: SampleMemo = {}
     for row in rows:
         made = memo.get(row) if memo is not None else None
         if made is None:
             label_values = tuple(["" if v is None else str(v) for v in label_getter(row)])
             made = tuple(
                 [
-                    make(Sample, (metric, label_values, float(raw) if plain else convert(raw)))
+                    None
+                    if raw is None
+                    else make(Sample, (metric, label_values, float(raw) if plain else convert(raw)))
                     for metric, raw in zip(metrics, value_getter(row), strict=True)
-                    if raw is not None
                 ]
             )
         if memo is not None:
             now[row] = made
-        out += made
+        by_row.append(made)
     if memo is not None:
         memo.clear()
         memo.update(now)
+    # Metric by metric, so that grouping them into families takes a slice per metric.
+    out: list[Sample] = []
+    for column in zip(*by_row, strict=True):
+        out.extend(filter(None, column))
     return out
 
 
@@ -258,14 +278,14 @@ def fetch_sized(
     The query measures sizes only of relations without an ACCESS EXCLUSIVE lock in
     pg_locks, but a lock requested just after pg_locks was read still makes the size
     functions wait until lock_timeout cancels the statement. The run then asks again
-    without sizes (`params(False)`); the savepoint keeps the run's transaction usable.
-    Whether sizes were measured is left in `ctx.state["sizes_measured"]`.
+    without sizes (`params(False)`). Whether sizes were measured is left in
+    `ctx.state["sizes_measured"]`.
     """
     ctx.state["sizes_measured"] = False
     if not exact_sizes:
         return ctx.fetch(query, params(False))
     try:
-        with ctx.conn.transaction():
+        with ctx.may_fail():
             rows = ctx.fetch(query, params(True))
     except psycopg.errors.LockNotAvailable:
         return ctx.fetch(query, params(False))

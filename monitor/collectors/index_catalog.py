@@ -42,11 +42,11 @@ def fetch_indexes(ctx: RunContext) -> list[Row]:
 
     A lock requested after pg_locks was read can still make pg_get_expr() wait until
     lock_timeout cancels the statement; the run then asks again without deparsing anything
-    (those indexes are judged on the next run). The savepoint keeps the transaction usable.
+    (those indexes are judged on the next run).
     """
     last = ctx.state.get("last_indexes", ())
     try:
-        with ctx.conn.transaction():
+        with ctx.may_fail():
             return ctx.fetch(
                 "index_catalog", (True,), share_values=True, previous=last, key="indexrelid"
             )

@@ -15,6 +15,7 @@ from monitor.collectors.base import (
     CollectorSpec,
     Row,
     RunContext,
+    SampleMemo,
     fetch_top_relations,
     samples_from_rows,
 )
@@ -83,9 +84,7 @@ _COLUMNS = {
 }
 
 
-def index_samples(
-    rows: Iterable[Row], memo: dict[Row, tuple[Sample, ...]] | None = None
-) -> Iterable[Sample]:
+def index_samples(rows: Iterable[Row], memo: SampleMemo | None = None) -> Iterable[Sample]:
     """One sample per metric and row; NULLs (remainder flags, last scan before PG16) yield none."""
     return samples_from_rows(rows, LABELS, _COLUMNS, memo=memo)
 

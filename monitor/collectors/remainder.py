@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 from monitor.metrics import Sample
 
@@ -20,6 +21,8 @@ Labels = tuple[str, ...]
 # The key of RunContext.state under which the runner leaves, after each run, the labels
 # of the relations the cut kept named (in every database of the target).
 KEPT_NAMED = "kept_named"
+
+_LABELS = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,9 @@ def cut(
     samples: Sequence[Sample], top_n: int, rule: Remainder
 ) -> tuple[list[Sample], frozenset[Labels]]:
     """The samples with at most `top_n` relations named, and the label tuples of those."""
-    named = [
-        labels for labels in {s.labels for s in samples} if rule.remainder_of(labels) != labels
-    ]
+    named = [labels for labels in set(map(_LABELS, samples)) if rule.remainder_of(labels) != labels]
     if len(named) <= top_n:
-        return list(samples), frozenset(named)
+        return samples if isinstance(samples, list) else list(samples), frozenset(named)
     rows: dict[Labels, dict[str, float]] = {}
     for sample in samples:
         rows.setdefault(sample.labels, {})[sample.metric] = sample.value

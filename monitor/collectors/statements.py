@@ -56,6 +56,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
@@ -220,7 +221,7 @@ class Series:
     datname: str
     counters: Counters
 
-    @property
+    @cached_property
     def labels(self) -> tuple[str, str, str]:
         return (self.user, self.datname, str(self.key[0]))
 
@@ -324,12 +325,36 @@ def account(
     return ledger, top
 
 
-def statement_samples(top: Iterable[Series], other: Counters) -> Iterable[Sample]:
-    for series in top:
-        for column, value in zip(COUNTERS, series.counters, strict=True):
-            yield Sample(column.metric.name, series.labels, value)
-    for column, value in zip(COUNTERS, other, strict=True):
-        yield Sample(column.metric.name, OTHER_LABELS, value)
+_COUNTER_NAMES = tuple(column.metric.name for column in COUNTERS)
+
+
+def statement_samples(
+    top: Iterable[Series],
+    other: Counters,
+    memo: dict[tuple[tuple[str, ...], Counters], tuple[Sample, ...]] | None = None,
+) -> list[Sample]:
+    """`memo`, kept between runs by the caller: a series whose labels and counters did not
+    change (an idle statement still in the top N) keeps its samples, which a snapshot
+    compares by identity. Afterwards it holds this run's series only."""
+    before = memo if memo is not None else {}
+    now: dict[tuple[tuple[str, ...], Counters], tuple[Sample, ...]] = {}
+    by_series = []
+    for labels, counters in (*((s.labels, s.counters) for s in top), (OTHER_LABELS, other)):
+        made = before.get((labels, counters))
+        if made is None:
+            made = tuple(
+                [
+                    tuple.__new__(Sample, (name, labels, value))
+                    for name, value in zip(_COUNTER_NAMES, counters, strict=True)
+                ]
+            )
+        now[(labels, counters)] = made
+        by_series.append(made)
+    if memo is not None:
+        memo.clear()
+        memo.update(now)
+    # Metric by metric, so that grouping them into families takes a slice per metric.
+    return [sample for column in zip(*by_series, strict=True) for sample in column]
 
 
 def shown_text(query: str) -> str:
@@ -403,10 +428,10 @@ def _schema(ctx: RunContext) -> str:
 
 
 def _poll(ctx: RunContext, schema: str) -> tuple[list[Row], list[Row]]:
-    """The summary, then the counters. In a savepoint: a role that cannot see
-    shared_preload_libraries learns that the library is missing only from the error."""
+    """The summary, then the counters. A role that cannot see shared_preload_libraries
+    learns that the library is missing only from the error."""
     try:
-        with ctx.conn.transaction():
+        with ctx.may_fail():
             summary = _fetch(ctx, "statements_info", schema)
             rows = _fetch(ctx, "statements", schema)
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
@@ -431,7 +456,7 @@ def _texts(
     return texts
 
 
-def collect(ctx: RunContext) -> Iterable[Sample]:
+def collect(ctx: RunContext) -> list[Sample]:
     schema = _schema(ctx)
     summary, rows = _poll(ctx, schema)
     previous = ctx.state.get(STATE_KEY)
@@ -448,10 +473,11 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     else:
         ledger = replace(ledger, texts={})
     ctx.state[STATE_KEY] = ledger
-    yield from statement_samples(top, ledger.other)
+    samples = statement_samples(top, ledger.other, ctx.state.setdefault("samples", {}))
     if ctx.query_text:
-        yield from query_info_samples(top, ledger.texts)
-    yield from summary_samples(summary)
+        samples.extend(query_info_samples(top, ledger.texts))
+    samples.extend(summary_samples(summary))
+    return samples
 
 
 SPEC = CollectorSpec(

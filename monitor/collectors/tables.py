@@ -19,6 +19,7 @@ from monitor.collectors.base import (
     CollectorSpec,
     Row,
     RunContext,
+    SampleMemo,
     fetch_sized,
     fetch_top_relations,
     samples_from_rows,
@@ -94,9 +95,7 @@ _COLUMNS = {
 }
 
 
-def table_samples(
-    rows: Iterable[Row], memo: dict[Row, tuple[Sample, ...]] | None = None
-) -> Iterable[Sample]:
+def table_samples(rows: Iterable[Row], memo: SampleMemo | None = None) -> list[Sample]:
     """One sample per metric and row; the remainder row's NULL timestamps yield none."""
     return samples_from_rows(rows, LABELS, _COLUMNS, memo=memo)
 
@@ -131,7 +130,7 @@ class MeasuredSizes:
         out = []
         for row in rows:
             known = self.sizes.get((row.schemaname, row.relname))
-            if known is not None:
+            if known is not None and known != (row.table_size_bytes, row.index_size_bytes):
                 row = row._replace(table_size_bytes=known[0], index_size_bytes=known[1])
             out.append(row)
         return out
@@ -163,18 +162,20 @@ class Ranking:
     def remember(self, rows: list[Row], now: float) -> None:
         self.at, self.rows = now, rows
 
-    def complete(self, named: list[Row]) -> list[Row]:
+    def complete(self, named: list[Row], measured: MeasuredSizes) -> list[Row]:
         """The named tables read afresh, then the ranking's other rows. A size the named
-        query did not measure is the ranking's (an estimate, or a measurement that
-        `MeasuredSizes` replaces with its newer one)."""
+        query did not measure is the last measurement's, or else the ranking's estimate."""
         ranked = {row.relid: row for row in self.rows}
         out = []
         for row in named:
             if row.table_size_bytes is None or row.index_size_bytes is None:
-                known = ranked[row.relid]
+                known = measured.sizes.get((row.schemaname, row.relname))
+                if known is None:
+                    estimated = ranked[row.relid]
+                    known = (estimated.table_size_bytes, estimated.index_size_bytes)
                 row = row._replace(
-                    table_size_bytes=_first(row.table_size_bytes, known.table_size_bytes),
-                    index_size_bytes=_first(row.index_size_bytes, known.index_size_bytes),
+                    table_size_bytes=_first(row.table_size_bytes, known[0]),
+                    index_size_bytes=_first(row.index_size_bytes, known[1]),
                 )
             out.append(row)
         fresh = {row.relid for row in named}
@@ -191,30 +192,33 @@ class Ranking:
         ]
 
 
-def _ranked_or_named(ctx: RunContext, ranking: Ranking, exact: bool, now: float) -> list[Row]:
+def _ranked_or_named(
+    ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, now: float
+) -> list[Row]:
+    exact = measured.due(now)
     if not ranking.due(now):
         relids = ranking.kept(ctx)
         if not relids:  # no table of this database (often `postgres`) in the top N
             ctx.state["sizes_measured"] = False
-            return ranking.complete([])
+            return ranking.complete([], measured)
         rows = fetch_sized(ctx, "tables_named", exact, lambda exact: (exact, relids))
         if len(rows) == len(relids):
-            return ranking.complete(rows)
+            return ranking.complete(rows, measured)
     rows = fetch_top_relations(ctx, "tables", exact)
     ranking.remember(rows, now)
     return rows
 
 
-def collect(ctx: RunContext) -> Iterable[Sample]:
+def collect(ctx: RunContext) -> list[Sample]:
     measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
     ranking: Ranking = ctx.state.setdefault("ranking", Ranking())
     now = time.monotonic()
-    rows = _ranked_or_named(ctx, ranking, measured.due(now), now)
+    rows = _ranked_or_named(ctx, ranking, measured, now)
     if ctx.state["sizes_measured"]:
         measured.remember(rows, now)
     else:
         rows = measured.apply(rows)
-    yield from table_samples(rows, ctx.state.setdefault("samples", {}))
+    return table_samples(rows, ctx.state.setdefault("samples", {}))
 
 
 SPEC = CollectorSpec(

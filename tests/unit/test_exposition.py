@@ -148,7 +148,7 @@ def _reference(specs: dict[str, MetricSpec], target: str, samples: list[Sample])
 
 
 def _ours(specs: dict[str, MetricSpec], target: str, samples: list[Sample]) -> bytes:
-    return b"".join(f.body for f in render_text(specs, target, samples).values())
+    return b"".join(f.body for f in render_text(specs, target, samples).fragments.values())
 
 
 LABELLED = {
