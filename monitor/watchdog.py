@@ -40,7 +40,8 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._due[0][1] == token:  # else the thread already waits for an earlier one
+                self._cond.notify()
         return token
 
     def forget(self, token: int) -> None:
