@@ -22,7 +22,8 @@ test: deps lint
 BENCH_PG ?= 15
 BENCH_MINUTES ?= 2
 
-bench: deps
+bench:
+	WITH_BENCH=1 bash tests/install-deps.sh
 	$(PYTHON) bench/collection_cycle.py
 	$(PYTHON) -m pip install -q -e '.[test,bench]'
 	for cfg in "200 1" "2000 1" "200 10"; do set -- $$cfg; \

@@ -9,12 +9,14 @@ WITH modes(mode) AS (
     -- Lock counts cover what is tied to a database (relations, pages, tuples), as
     -- postgres_exporter counts them. Waits on transaction IDs have no database in pg_locks,
     -- yet they are the commonest waits (row conflicts): they are charged to the database of
-    -- the waiting session.
-    SELECT coalesce(l.database, a.datid) AS database, l.mode,
+    -- the waiting session, looked up for that session alone (building all of
+    -- pg_stat_activity took a quarter of the statement's time).
+    SELECT coalesce(l.database, (SELECT a.datid FROM pg_stat_get_activity(l.pid) a))
+               AS database,
+           l.mode,
            count(*) FILTER (WHERE l.database IS NOT NULL) AS locks,
            count(*) FILTER (WHERE NOT l.granted) AS waiting
     FROM pg_locks l
-    LEFT JOIN pg_stat_activity a ON a.pid = l.pid
     WHERE l.database IS NOT NULL OR NOT l.granted
     GROUP BY 1, 2
 )

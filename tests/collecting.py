@@ -79,6 +79,7 @@ class FakeContext:
         self.server_version = server_version
         self.asked: list[str] = []
         self.kept: dict[str, list[Any]] = {}
+        self.state: dict[str, Any] = {}
 
     def fetch(
         self, query: str, params: Any = None, *, share_values: bool = False, like: Any = ()

