@@ -299,6 +299,14 @@ def test_session_settings(pg_cluster: Cluster) -> None:
             assert shown.jit == "off"
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
+            # Between two statements of a run, the session holds no transaction open.
+            between = pg_cluster.primary.execute(
+                "SELECT state, xact_start IS NULL FROM pg_stat_activity WHERE pid = %s",
+                (conn.info.backend_pid,),
+            )
+            assert between == [("idle", True)], between
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction), conn.transaction():
+                conn.execute("CREATE TABLE pgmon_must_not_create (x int)")
         # A catalogue-wide collector's own, longer limit, still capped by its run.
         with endpoint.session(timeout=60, statement_timeout=45) as conn:
             assert conn.execute("SHOW statement_timeout").fetchone() == ("45s",)
