@@ -53,10 +53,10 @@ from __future__ import annotations
 
 import heapq
 import posixpath
+from collections import namedtuple
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property
 from operator import itemgetter
 from typing import Any
 
@@ -67,10 +67,12 @@ from monitor.collectors.base import (
     CollectorSpec,
     Row,
     RunContext,
+    SampleMemo,
     Unavailable,
     epoch,
     label,
     number,
+    samples_from_rows,
 )
 from monitor.metrics import MetricSpec, Sample, counter, gauge, info
 from monitor.sql import query_for
@@ -221,7 +223,7 @@ class Series:
     datname: str
     counters: Counters
 
-    @cached_property
+    @property
     def labels(self) -> tuple[str, str, str]:
         return (self.user, self.datname, str(self.key[0]))
 
@@ -325,36 +327,23 @@ def account(
     return ledger, top
 
 
-_COUNTER_NAMES = tuple(column.metric.name for column in COUNTERS)
+_LABELS = ("user", "datname", "queryid")
+# A series as a row of labels and counters, the shape samples_from_rows reads (its fields
+# come from COUNTERS, which mypy cannot follow).
+_SeriesRow = namedtuple(  # type: ignore[misc]
+    "_SeriesRow", (*_LABELS, *(column.column for column in COUNTERS))
+)
+_COLUMNS = {column.column: column.metric.name for column in COUNTERS}
 
 
 def statement_samples(
-    top: Iterable[Series],
-    other: Counters,
-    memo: dict[tuple[tuple[str, ...], Counters], tuple[Sample, ...]] | None = None,
+    top: Iterable[Series], other: Counters, memo: SampleMemo | None = None
 ) -> list[Sample]:
     """`memo`, kept between runs by the caller: a series whose labels and counters did not
-    change (an idle statement still in the top N) keeps its samples, which a snapshot
-    compares by identity. Afterwards it holds this run's series only."""
-    before = memo if memo is not None else {}
-    now: dict[tuple[tuple[str, ...], Counters], tuple[Sample, ...]] = {}
-    by_series = []
-    for labels, counters in (*((s.labels, s.counters) for s in top), (OTHER_LABELS, other)):
-        made = before.get((labels, counters))
-        if made is None:
-            made = tuple(
-                [
-                    tuple.__new__(Sample, (name, labels, value))
-                    for name, value in zip(_COUNTER_NAMES, counters, strict=True)
-                ]
-            )
-        now[(labels, counters)] = made
-        by_series.append(made)
-    if memo is not None:
-        memo.clear()
-        memo.update(now)
-    # Metric by metric, so that grouping them into families takes a slice per metric.
-    return [sample for column in zip(*by_series, strict=True) for sample in column]
+    change (an idle statement still in the top N) keeps its samples (see samples_from_rows)."""
+    rows = [_SeriesRow._make((*series.labels, *series.counters)) for series in top]
+    rows.append(_SeriesRow._make((*OTHER_LABELS, *other)))
+    return samples_from_rows(rows, _LABELS, _COLUMNS, memo=memo)
 
 
 def shown_text(query: str) -> str:
