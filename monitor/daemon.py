@@ -146,9 +146,11 @@ class Daemon:
     def _schedule(self, jobs: list[CollectorJob]) -> None:
         """First runs soon (readiness waits for them), a little apart so that start-up is not
         one burst of queries; later runs at each slot's own phase within its interval, so
-        that targets with equal intervals do not fire together forever."""
+        that targets with equal intervals do not fire together forever; after an outage, at
+        once (see _run_soon_after_recovery)."""
         start = datetime.now(UTC)
-        for index, slot in enumerate(slots_of(jobs)):
+        slots = slots_of(jobs)
+        for index, slot in enumerate(slots):
             interval = slot.interval
             self.scheduler.add_job(
                 slot.run,
@@ -160,19 +162,20 @@ class Daemon:
                 next_run_time=start + timedelta(milliseconds=50 * index),
                 misfire_grace_time=max(1, int(interval)),
             )
+        self._run_soon_after_recovery(slots)
 
-    def _run_soon_after_recovery(self, jobs: list[CollectorJob]) -> None:
+    def _run_soon_after_recovery(self, slots: list[Slot]) -> None:
         """A target back from an outage gets the slots with a failed collector run now, not
         at their next turn: an hourly collector would otherwise stay failed (and its data
         stale) for up to an hour after the server came back."""
         by_target: dict[str, list[Slot]] = {}
-        for slot in slots_of(jobs):
+        for slot in slots:
             by_target.setdefault(slot.jobs[0].target.name, []).append(slot)
         for mine in by_target.values():
 
-            def rerun(slots: list[Slot] = mine) -> None:
+            def rerun(mine: list[Slot] = mine) -> None:
                 start = datetime.now(UTC)
-                for index, slot in enumerate(s for s in slots if s.has_failed):
+                for index, slot in enumerate(s for s in mine if s.has_failed):
                     when = start + timedelta(milliseconds=50 * index)
                     # The target may have been removed by a reload meanwhile.
                     with contextlib.suppress(JobLookupError):
@@ -217,7 +220,6 @@ class Daemon:
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.http.start()
         self._schedule(self.jobs)
-        self._run_soon_after_recovery(self.jobs)
         self._schedule_findings()
         self.scheduler.start()
         log.info(
@@ -277,7 +279,6 @@ class Daemon:
         # A renewed certificate or a changed password applies without a restart.
         self.http.protect(web)
         self._schedule(new_jobs)
-        self._run_soon_after_recovery(new_jobs)
         ignored = [k for k in RESTART_ONLY if _setting(settings, k) != _setting(self.settings, k)]
         self.settings = settings
         self.budget.limit = settings.max_connections
