@@ -24,6 +24,8 @@
 -- read can still make us wait: lock_timeout then cancels the statement and the collector
 -- runs it again with exact_sizes false.
 -- Temporary tables are skipped: they belong to one session and come and go with it.
+-- toast_indexrelid: the TOAST table's index, which tables_named.sql reads by OID between
+-- rankings.
 --
 -- The counters are read with the pg_stat_get_* functions that pg_stat_user_tables and
 -- pg_statio_user_tables are made of, with the same NULL-as-0 results, in one pass over
@@ -55,7 +57,8 @@ WITH params AS (
            sum(pg_stat_get_tuples_fetched(x.indexrelid))::bigint AS tup_fetch,
            sum(pg_stat_get_blocks_fetched(x.indexrelid)
                - pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_read,
-           sum(pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_hit
+           sum(pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_hit,
+           min(x.indexrelid) AS first_index
     FROM wanted_indexes x
     LEFT JOIN exclusive e ON e.oid = x.indexrelid
     GROUP BY x.indrelid
@@ -68,7 +71,8 @@ WITH params AS (
                OR coalesce(ci.locked, false) OR coalesce(ti.locked, false) AS locked,
            ci.scans AS idx_scan, ci.tup_fetch AS idx_tup_fetch,
            ci.blks_read AS idx_blks_read, ci.blks_hit AS idx_blks_hit,
-           ti.blks_read AS tidx_blks_read, ti.blks_hit AS tidx_blks_hit
+           ti.blks_read AS tidx_blks_read, ti.blks_hit AS tidx_blks_hit,
+           ti.first_index AS toast_indexrelid
     FROM wanted c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     CROSS JOIN params p
@@ -85,7 +89,7 @@ WITH params AS (
     GROUP BY a.relid
 ), ranked AS (
     SELECT s.oid AS relid, s.schemaname, s.relname, s.table_estimate, s.index_estimate,
-           s.locked,
+           s.locked, s.toast_indexrelid,
            pg_stat_get_numscans(s.oid) AS seq_scan,
            pg_stat_get_tuples_returned(s.oid) AS seq_tup_read,
            coalesce(s.idx_scan, 0) AS idx_scan,
@@ -140,7 +144,8 @@ SELECT current_database() AS datname, r.relid, r.schemaname, r.relname,
             THEN coalesce(pg_indexes_size(r.relid), r.index_estimate)
             ELSE r.index_estimate END AS index_size_bytes,
        r.heap_blks_read, r.heap_blks_hit, r.idx_blks_read, r.idx_blks_hit,
-       r.toast_blks_read, r.toast_blks_hit, r.tidx_blks_read, r.tidx_blks_hit
+       r.toast_blks_read, r.toast_blks_hit, r.tidx_blks_read, r.tidx_blks_hit,
+       r.toast_indexrelid
 FROM ranked r
 CROSS JOIN params p
 WHERE r.named
@@ -160,7 +165,7 @@ SELECT current_database(), NULL::oid, '', 'other',
        sum(heap_blks_read)::float8, sum(heap_blks_hit)::float8,
        sum(idx_blks_read)::float8, sum(idx_blks_hit)::float8,
        sum(toast_blks_read)::float8, sum(toast_blks_hit)::float8,
-       sum(tidx_blks_read)::float8, sum(tidx_blks_hit)::float8
+       sum(tidx_blks_read)::float8, sum(tidx_blks_hit)::float8, NULL::oid
 FROM ranked
 WHERE NOT named
 HAVING count(*) > 0

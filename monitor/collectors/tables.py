@@ -12,8 +12,9 @@ repeat the remainder of the last ranking.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from monitor.collectors.base import (
     CollectorSpec,
@@ -145,10 +146,6 @@ class MeasuredSizes:
 RANKING_MAX_AGE_SECONDS = 300.0
 
 
-def _first(value: object, fallback: object) -> object:
-    return fallback if value is None else value
-
-
 @dataclass
 class Ranking:
     """The rows of the last ranking, and when it was made."""
@@ -162,34 +159,37 @@ class Ranking:
     def remember(self, rows: list[Row], now: float) -> None:
         self.at, self.rows = now, rows
 
-    def complete(self, named: list[Row], measured: MeasuredSizes) -> list[Row]:
-        """The named tables read afresh, then the ranking's other rows. A size the named
-        query did not measure is the last measurement's, or else the ranking's estimate."""
-        ranked = {row.relid: row for row in self.rows}
-        out = []
-        for row in named:
-            if row.table_size_bytes is None or row.index_size_bytes is None:
-                known = measured.sizes.get((row.schemaname, row.relname))
-                if known is None:
-                    estimated = ranked[row.relid]
-                    known = (estimated.table_size_bytes, estimated.index_size_bytes)
-                row = row._replace(
-                    table_size_bytes=_first(row.table_size_bytes, known[0]),
-                    index_size_bytes=_first(row.index_size_bytes, known[1]),
-                )
-            out.append(row)
+    def complete(self, named: list[Row]) -> list[Row]:
+        """The named tables read afresh, then the ranking's other rows."""
         fresh = {row.relid for row in named}
-        return out + [row for row in self.rows if row.relid not in fresh]
+        return named + [row for row in self.rows if row.relid not in fresh]
 
-    def kept(self, ctx: RunContext) -> list[int]:
-        """Relids of the ranking's tables that the last cut kept named."""
+    def kept(self, ctx: RunContext) -> list[Row]:
+        """The ranking's rows of the tables that the last cut kept named."""
         named = ctx.state.get(KEPT_NAMED)
         return [
-            row.relid
+            row
             for row in self.rows
             if row.relid is not None
             and (named is None or (row.datname, row.schemaname, row.relname) in named)
         ]
+
+
+def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], tuple[Any, ...]]:
+    """tables_named's parameters: per table its TOAST index, and the sizes to report unless
+    measured: the last measurement, else the ranking's estimate."""
+    sizes = [
+        measured.sizes.get((row.schemaname, row.relname))
+        or (row.table_size_bytes, row.index_size_bytes)
+        for row in kept
+    ]
+    arrays = (
+        [row.relid for row in kept],
+        [row.toast_indexrelid for row in kept],
+        [int(table) for table, _ in sizes],
+        [int(index) for _, index in sizes],
+    )
+    return lambda exact: (exact, *arrays)
 
 
 def _ranked_or_named(
@@ -197,13 +197,13 @@ def _ranked_or_named(
 ) -> list[Row]:
     exact = measured.due(now)
     if not ranking.due(now):
-        relids = ranking.kept(ctx)
-        if not relids:  # no table of this database (often `postgres`) in the top N
+        kept = ranking.kept(ctx)
+        if not kept:  # no table of this database (often `postgres`) in the top N
             ctx.state["sizes_measured"] = False
-            return ranking.complete([], measured)
-        rows = fetch_sized(ctx, "tables_named", exact, lambda exact: (exact, relids))
-        if len(rows) == len(relids):
-            return ranking.complete(rows, measured)
+            return ranking.complete([])
+        rows = fetch_sized(ctx, "tables_named", exact, _named_params(kept, measured))
+        if len(rows) == len(kept):
+            return ranking.complete(rows)
     rows = fetch_top_relations(ctx, "tables", exact)
     ranking.remember(rows, now)
     return rows

@@ -27,7 +27,7 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "indexes": (5, True),  # top_n, exact_sizes
     "index_catalog": (True,),  # exact
     "tables": (5, True),  # top_n, exact_sizes
-    "tables_named": (True, []),  # exact_sizes, relids
+    "tables_named": (True, [], [], [], []),  # exact_sizes, relids, TOAST indexes, sizes
     "database_catalog": (True, []),  # measure, names already measured
     "sequences": (5,),  # top_n
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -161,15 +162,20 @@ def test_estimated_sizes_when_exact_ones_are_not_wanted(db: Database) -> None:
         query = sql.SQL(query_for("tables", conn.info.server_version))  # type: ignore[arg-type]
         (row,) = conn.execute(query, (None, False)).fetchall()
         # Read by relid, as between rankings: the same counters, TOAST index included, and
-        # no sizes unless they are measured.
+        # the sizes given unless they are measured.
         named = sql.SQL(query_for("tables_named", conn.info.server_version))  # type: ignore[arg-type]
-        (unsized,) = conn.execute(named, (False, [row.relid])).fetchall()
-        assert (unsized.table_size_bytes, unsized.index_size_bytes) == (None, None)
-        sizes = {"table_size_bytes": row.table_size_bytes, "index_size_bytes": row.index_size_bytes}
-        assert unsized._replace(**sizes) == row
+        assert row.toast_indexrelid is not None
+
+        def by_relid(exact: bool, sizes: tuple[int, int]) -> Any:
+            given = ([row.relid], [row.toast_indexrelid], [sizes[0]], [sizes[1]])
+            (got,) = conn.execute(named, (exact, *given)).fetchall()
+            return got
+
+        assert by_relid(False, (row.table_size_bytes, row.index_size_bytes)) == row
+        unsized = by_relid(False, (1, 2))
+        assert (unsized.table_size_bytes, unsized.index_size_bytes) == (1, 2)
         (exact_row,) = conn.execute(query, (None, True)).fetchall()
-        (measured,) = conn.execute(named, (True, [row.relid])).fetchall()
-        assert measured == exact_row
+        assert by_relid(True, (1, 2)) == exact_row
     heap, toast, toast_index, index, block = db.rows(
         "SELECT c.relpages, t.relpages, "
         "       (SELECT sum(i.relpages) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
