@@ -261,6 +261,13 @@ def _getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
     return operator.attrgetter(*columns)
 
 
+def int_array(values: Iterable[int | None]) -> str:
+    """An array literal of integers (NULL for None), for a `%s::oid[]` or `%s::bigint[]`
+    parameter: joined here, hundreds of elements cost a fraction of what psycopg's element
+    by element array dumper spends on them."""
+    return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
+
+
 def fetch_top_relations(ctx: RunContext, query: str, exact_sizes: bool = True) -> list[Row]:
     """Run a top-N relations query (parameters top_n, exact_sizes); see `fetch_sized`."""
     return fetch_sized(ctx, query, exact_sizes, lambda exact: (ctx.top_n, exact))

@@ -23,6 +23,7 @@ from monitor.collectors.base import (
     SampleMemo,
     fetch_sized,
     fetch_top_relations,
+    int_array,
     samples_from_rows,
 )
 from monitor.collectors.remainder import KEPT_NAMED, Remainder
@@ -184,10 +185,10 @@ def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], 
         for row in kept
     ]
     arrays = (
-        [row.relid for row in kept],
-        [row.toast_indexrelid for row in kept],
-        [int(table) for table, _ in sizes],
-        [int(index) for _, index in sizes],
+        int_array(row.relid for row in kept),
+        int_array(row.toast_indexrelid for row in kept),
+        int_array(table for table, _ in sizes),
+        int_array(index for _, index in sizes),
     )
     return lambda exact: (exact, *arrays)
 
