@@ -261,8 +261,8 @@ def _getter(columns: Sequence[str]) -> Callable[[Row], tuple[Any, ...]]:
     return operator.attrgetter(*columns)
 
 
-def int_array(values: Iterable[int | None]) -> str:
-    """An array literal of integers (NULL for None), for a `%s::oid[]` or `%s::bigint[]`
+def int_array(values: Iterable[float | None]) -> str:
+    """An array literal of whole numbers (NULL for None), for a `%s::oid[]` or `%s::bigint[]`
     parameter: joined here, hundreds of elements cost a fraction of what psycopg's element
     by element array dumper spends on them."""
     return "{" + ",".join(["NULL" if v is None else str(int(v)) for v in values]) + "}"
