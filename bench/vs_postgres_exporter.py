@@ -10,7 +10,8 @@ indexes per table), then runs, at the same time and against the same server:
   ``all-15s`` runs every collector at 15 s;
 - postgres_exporter (role ``postgres_exporter``, Debian package
   ``prometheus-postgres-exporter``) with the example queries file the package ships
-  (table statistics included) and database auto-discovery, so that both visit every
+  (table statistics and pg_stat_statements included; two queries adapted so that they run,
+  see ``exporter_queries_file``) and database auto-discovery, so that both visit every
   database.
 
 Both are scraped every 15 s by this script (urllib, no Prometheus) during a window of
@@ -62,6 +63,9 @@ EXPORTER_ROLE = "postgres_exporter"
 EXPORTER_BINARY = "prometheus-postgres-exporter"
 EXPORTER_PACKAGE = "prometheus-postgres-exporter"
 FRESHNESS_SECONDS = 15.0
+# pg_stat_statements columns renamed in PostgreSQL 13 (<kind>_time) and 17 (blk_<io>_time)
+TIMED = ("total", "min", "max", "mean", "stddev")
+IO = ("read", "write")
 # pgmon's collectors that only read what pgmon alone exports, from catalogues that change
 # slowly; `--schedule equal` leaves them at their default intervals.
 PGMON_ONLY = ("index_catalog", "indexes", "sequences", "vacuum", "bloat")
@@ -129,11 +133,18 @@ def scrape(url: str) -> tuple[float, bytes]:
 # -- postgres_exporter ---------------------------------------------------------------
 
 
-def exporter_queries_file() -> Path:
-    """The example queries file shipped by the Debian package (path from dpkg -L), with one
-    change: `pg_process_idle` reads the cluster-wide pg_stat_activity but is not marked
-    `master`, so with --auto-discover-databases it runs once per database, the duplicate
-    series make every scrape fail with HTTP 500. Marked `master` here, it runs once."""
+def exporter_queries_file(pg_major: int) -> Path:
+    """The example queries file shipped by the Debian package (path from dpkg -L), with two
+    changes that make it work as meant on the server measured:
+
+    - `pg_process_idle` reads the cluster-wide pg_stat_activity but is not marked `master`,
+      so with --auto-discover-databases it runs once per database, the duplicate series
+      make every scrape fail with HTTP 500. Marked `master` here, it runs once.
+    - `pg_stat_statements` reads columns renamed in PostgreSQL 13 (total_time became
+      total_exec_time, and so on) and 17 (blk_read_time became shared_blk_read_time): as
+      shipped it fails on every scrape and exports nothing, while pgmon exports statements
+      at the same 15 s. The query here reads the new names under the same metric names.
+    """
     listing = subprocess.run(
         ["dpkg", "-L", EXPORTER_PACKAGE], capture_output=True, text=True, check=True
     ).stdout.splitlines()
@@ -143,6 +154,13 @@ def exporter_queries_file() -> Path:
     queries = yaml.safe_load(shipped.read_text())
     if "pg_process_idle" in queries:
         queries["pg_process_idle"]["master"] = True
+    statements = queries.get("pg_stat_statements")
+    if statements is not None:
+        renames = {f"{kind}_time / 1000": f"{kind}_exec_time / 1000" for kind in TIMED}
+        if pg_major >= 17:
+            renames |= {f"blk_{io}_time / 1000": f"shared_blk_{io}_time / 1000" for io in IO}
+        for old, new in renames.items():
+            statements["query"] = statements["query"].replace(old, new)
     out = Path(tempfile.mkdtemp(prefix="pe-queries-")) / "queries.yaml"
     out.write_text(yaml.safe_dump(queries, sort_keys=False))
     return out
@@ -423,7 +441,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    queries = exporter_queries_file()
+    queries = exporter_queries_file(int(args.pg))
     result: dict[str, Any] = {
         "pg": args.pg,
         "tables_per_database": args.tables,
