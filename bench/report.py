@@ -70,6 +70,33 @@ def statements_table(results: list[dict[str, Any]], top: int = 4) -> str:
     return "\n".join(lines)
 
 
+# The issue's targets, pgmon against postgres_exporter: (key, heading, ratio at most)
+RATIOS: tuple[tuple[str, str, float], ...] = (
+    ("cpu_s_per_min", "CPU", 0.5),
+    ("db_exec_s_per_min", "DB exec", 0.5),
+)
+
+
+def ratios_table(results: list[dict[str, Any]]) -> str:
+    """pgmon's figure over postgres_exporter's in the same window, against the targets."""
+    head = ["configuration"]
+    for _, title, _ in RATIOS:
+        head += [f"pgmon {title} s/min", f"postgres_exporter {title} s/min", f"{title} ratio"]
+    head += ["within the targets (ratios at most 0.5)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in results:
+        cells = [label(result)]
+        within = True
+        for key, _, most in RATIOS:
+            mine, theirs = result["pgmon"][key], result["postgres_exporter"][key]
+            ratio = mine / theirs if theirs else float("inf")
+            within = within and ratio <= most
+            cells += [f"{mine:g}", f"{theirs:g}", f"{ratio:.2f}"]
+        cells.append("yes" if within else "**no**")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def results_table(results: list[dict[str, Any]]) -> str:
     head = ["configuration", "exporter", *(title for _, title, _ in FIGURES)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -180,6 +207,10 @@ def generated(results: list[dict[str, Any]], images: list[tuple[str, str]]) -> s
         "### Runs",
         "",
         runs_table(results),
+        "",
+        "### pgmon over postgres_exporter (the same window)",
+        "",
+        ratios_table(results),
         "",
         "### Per exporter (rates per minute of the measured window)",
         "",
