@@ -126,13 +126,20 @@ class MeasuredSizes:
             if r.schemaname  # not the remainder, whose sizes are estimates
         }
 
-    def apply(self, rows: list[Row]) -> list[Row]:
-        """Rows with their last measured sizes; tables new to the named set keep the
+    def of(self, row: Row) -> tuple[float, float]:
+        """The table's last measured sizes; a table new to the named set keeps the row's
         estimate until the next measurement."""
+        return self.sizes.get((row.schemaname, row.relname)) or (
+            row.table_size_bytes,
+            row.index_size_bytes,
+        )
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        """Rows with their last measured sizes (see `of`)."""
         out = []
         for row in rows:
-            known = self.sizes.get((row.schemaname, row.relname))
-            if known is not None and known != (row.table_size_bytes, row.index_size_bytes):
+            known = self.of(row)
+            if known != (row.table_size_bytes, row.index_size_bytes):
                 row = row._replace(table_size_bytes=known[0], index_size_bytes=known[1])
             out.append(row)
         return out
@@ -179,11 +186,7 @@ class Ranking:
 def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], tuple[Any, ...]]:
     """tables_named's parameters: per table its TOAST index, and the sizes to report unless
     measured: the last measurement, else the ranking's estimate."""
-    sizes = [
-        measured.sizes.get((row.schemaname, row.relname))
-        or (row.table_size_bytes, row.index_size_bytes)
-        for row in kept
-    ]
+    sizes = [measured.of(row) for row in kept]
     arrays = (
         int_array(row.relid for row in kept),
         int_array(row.toast_indexrelid for row in kept),
