@@ -133,10 +133,11 @@ SELECT current_database() AS datname, r.relid, r.schemaname, r.relname,
        r.n_tup_ins, r.n_tup_upd, r.n_tup_del, r.n_tup_hot_upd,
        r.n_live_tup, r.n_dead_tup, r.n_mod_since_analyze,
        r.vacuum_count, r.autovacuum_count, r.analyze_count, r.autoanalyze_count,
-       coalesce(extract(epoch FROM r.last_vacuum), 0)::float8 AS last_vacuum,
-       coalesce(extract(epoch FROM r.last_autovacuum), 0)::float8 AS last_autovacuum,
-       coalesce(extract(epoch FROM r.last_analyze), 0)::float8 AS last_analyze,
-       coalesce(extract(epoch FROM r.last_autoanalyze), 0)::float8 AS last_autoanalyze,
+       -- date_part, not extract: float8 without a detour through numeric (see tables_named)
+       coalesce(date_part('epoch', r.last_vacuum), 0) AS last_vacuum,
+       coalesce(date_part('epoch', r.last_autovacuum), 0) AS last_autovacuum,
+       coalesce(date_part('epoch', r.last_analyze), 0) AS last_analyze,
+       coalesce(date_part('epoch', r.last_autoanalyze), 0) AS last_autoanalyze,
        CASE WHEN p.exact_sizes AND NOT r.locked
             THEN coalesce(pg_table_size(r.relid), r.table_estimate)
             ELSE r.table_estimate END AS table_size_bytes,
