@@ -53,11 +53,12 @@ WITH params AS (
     SELECT x.indrelid AS oid,
            sum(greatest(x.relpages, 0)) AS pages,
            bool_or(e.oid IS NOT NULL) AS locked,
-           sum(pg_stat_get_numscans(x.indexrelid))::bigint AS scans,
-           sum(pg_stat_get_tuples_fetched(x.indexrelid))::bigint AS tup_fetch,
-           sum(pg_stat_get_blocks_fetched(x.indexrelid)
-               - pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_read,
-           sum(pg_stat_get_blocks_hit(x.indexrelid))::bigint AS blks_hit,
+           -- float8 sums, not numeric: see tables_named
+           sum(pg_stat_get_numscans(x.indexrelid)::float8) AS scans,
+           sum(pg_stat_get_tuples_fetched(x.indexrelid)::float8) AS tup_fetch,
+           sum((pg_stat_get_blocks_fetched(x.indexrelid)
+                - pg_stat_get_blocks_hit(x.indexrelid))::float8) AS blks_read,
+           sum(pg_stat_get_blocks_hit(x.indexrelid)::float8) AS blks_hit,
            min(x.indexrelid) AS first_index
     FROM wanted_indexes x
     LEFT JOIN exclusive e ON e.oid = x.indexrelid
