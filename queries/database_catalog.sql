@@ -5,10 +5,12 @@
 -- when allowed. Databases that refuse connections (template0) are skipped, as
 -- postgres_exporter does: their size never changes and autovacuum keeps them frozen.
 -- pg_database_size() lists and stats every file of the database (0.4 s at 20,000 tables
--- here), so sizes are measured only when the parameter measure is true, and for the
--- databases not in the parameter known (the ones the collector has a measurement of).
+-- here), so sizes are measured only for the databases named in the first parameter (the
+-- collector names those never measured, and those whose rows were written since their last
+-- measurement: monitor/collectors/database.py), and on a standby, whose statistics do not
+-- count the writes it replays, for every database when the second parameter is true.
 SELECT datname,
-       CASE WHEN (%s OR datname <> ALL (%s::name[]))
+       CASE WHEN (datname = ANY (%s::name[]) OR (%s AND pg_is_in_recovery()))
                  AND (has_database_privilege(oid, 'CONNECT')
                       OR pg_has_role('pg_read_all_stats', 'USAGE'))
             THEN pg_database_size(oid)

@@ -122,7 +122,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     gauge(
         "pg_database_size_bytes",
-        "Disk space used by the database (measured at most every minute).",
+        "Disk space used by the database (measured at most every minute while rows are written "
+        "to it, every 15 minutes otherwise).",
         "datname",
     ),
     gauge(
@@ -202,36 +203,69 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
     return samples_from_rows(rows, (), {name: f"pg_settings_{name}" for name in settings})
 
 
-# pg_database_size() reads the directory of every database; sizes change slowly, so a run
-# measures them when the last measurement is this old and repeats it in between.
-SIZE_MAX_AGE_SECONDS = 60.0
+# pg_database_size() reads the directory of every database. A database's size changes
+# when rows are written to it (catalogue rows included, so DDL counts), so a run measures
+# again the databases whose written-row counters moved since their last measurement, at
+# most every SIZE_MIN_AGE_SECONDS, and repeats the last size of the others. What changes a
+# size without writing rows (a vacuum truncating a table or adding a map fork) shows within
+# IDLE_SIZE_MAX_AGE_SECONDS. A standby counts no writes, so there every database is
+# measured every SIZE_MIN_AGE_SECONDS (in queries/database_catalog.sql).
+SIZE_MIN_AGE_SECONDS = 60.0
+IDLE_SIZE_MAX_AGE_SECONDS = 900.0
+Writes = tuple[float, float, float]
+
+
+def writes_of(stats: Iterable[Row]) -> dict[str, Writes]:
+    """Rows inserted, updated and deleted per database, from pg_stat_database."""
+    return {r.datname: (r.tup_inserted, r.tup_updated, r.tup_deleted) for r in stats}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    size: float
+    writes: Writes | None
+    at: float
 
 
 @dataclass
 class MeasuredSizes:
-    """Database sizes of the last measurement, by name, and when it was made."""
+    """Each database's last measured size, with its written-row counters at the time."""
 
     at: float = float("-inf")
-    sizes: dict[str, float] = field(default_factory=dict)
+    last: dict[str, Measurement] = field(default_factory=dict)
 
-    def fetch(self, ctx: RunContext, now: float) -> list[Row]:
-        measure = now - self.at >= SIZE_MAX_AGE_SECONDS
-        rows = ctx.fetch("database_catalog", (measure, list(self.sizes)))
-        if measure:
+    def due(self, writes: dict[str, Writes], now: float) -> list[str]:
+        """Databases never measured, and once SIZE_MIN_AGE_SECONDS have passed since the
+        last measuring run, those written to since or idle for IDLE_SIZE_MAX_AGE_SECONDS."""
+        aged = now - self.at >= SIZE_MIN_AGE_SECONDS
+        return [
+            name
+            for name, counters in writes.items()
+            if (m := self.last.get(name)) is None
+            or (aged and (m.writes != counters or now - m.at >= IDLE_SIZE_MAX_AGE_SECONDS))
+        ]
+
+    def fetch(self, ctx: RunContext, writes: dict[str, Writes], now: float) -> list[Row]:
+        aged = now - self.at >= SIZE_MIN_AGE_SECONDS
+        rows = ctx.fetch("database_catalog", (self.due(writes, now), aged))
+        if aged:
             self.at = now
-            self.sizes = {}
         for row in rows:
             if row.size_bytes is not None:
-                self.sizes[row.datname] = row.size_bytes
+                self.last[row.datname] = Measurement(row.size_bytes, writes.get(row.datname), now)
         known = {row.datname for row in rows}
-        self.sizes = {name: size for name, size in self.sizes.items() if name in known}
-        return [row._replace(size_bytes=self.sizes.get(row.datname)) for row in rows]
+        self.last = {name: m for name, m in self.last.items() if name in known}
+        return [
+            row._replace(size_bytes=m.size if (m := self.last.get(row.datname)) else None)
+            for row in rows
+        ]
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
-    yield from stat_samples(ctx.fetch("database"))
+    stats = ctx.fetch("database")
+    yield from stat_samples(stats)
     measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
-    catalog = measured.fetch(ctx, time.monotonic())
+    catalog = measured.fetch(ctx, writes_of(stats), time.monotonic())
     ctx.keep("database_catalog", catalog)  # wraparound ages, for the findings
     yield from catalog_samples(catalog)
     settings = ctx.fetch("database_settings")

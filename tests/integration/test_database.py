@@ -7,13 +7,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from monitor.collectors.database import SIZE_MAX_AGE_SECONDS, SPEC
+from monitor.collectors.database import (
+    IDLE_SIZE_MAX_AGE_SECONDS,
+    SIZE_MIN_AGE_SECONDS,
+    SPEC,
+    MeasuredSizes,
+)
 from tests.collecting import Collected, collect, value
+from tests.daemon import wait_for
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import new_database
 
@@ -177,7 +184,8 @@ def test_standby(pg_cluster: Cluster) -> None:
 
 def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db: str) -> None:
     """Between measurements a run repeats the last sizes; a database new since then is
-    measured at once, and a dropped one leaves no series."""
+    measured at once, a database written to is measured again after a minute, and a
+    dropped one leaves no series."""
     primary = pg_cluster.primary
     state: dict[str, object] = {}
     dsn = primary.dsn(user=MONITOR_ROLE)
@@ -187,6 +195,7 @@ def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db:
         "CREATE TABLE filler AS SELECT repeat('x', 500) FROM generate_series(1, 20000)",
         dbname=second_db,
     )
+    counted(primary, second_db, "tup_inserted", 20000)
     primary.execute("CHECKPOINT")
     grown = primary.scalar("SELECT pg_database_size(current_database())", dbname=second_db)
     assert grown > first
@@ -194,7 +203,53 @@ def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db:
         again = collect(SPEC, dsn, state=state)
         assert value(again, size, datname=second_db) == first  # measured under a minute ago
         assert value(again, size, datname=newer) > 1_000_000
-    state["measured_sizes"].at -= SIZE_MAX_AGE_SECONDS  # type: ignore[attr-defined]
+    older(state, SIZE_MIN_AGE_SECONDS)
     later = collect(SPEC, dsn, state=state)
     assert value(later, size, datname=second_db) == grown
     assert later.value(size, datname=newer) is None
+
+
+def counted(server: Server, dbname: str, column: str, at_least: int) -> None:
+    """Wait until pg_stat_database counts the rows written: a session's counts reach it
+    when the session flushes them, at the latest as its backend exits, after the client
+    has gone."""
+    query = sql.SQL("SELECT {} FROM pg_stat_database WHERE datname = %s").format(
+        sql.Identifier(column)
+    )
+    wait_for(lambda: server.scalar(query, (dbname,)) >= at_least, 10, f"{column} of {dbname}")
+
+
+def older(state: dict[str, object], seconds: float) -> None:
+    """The collector's measurements made `seconds` earlier than they were."""
+    measured = state["measured_sizes"]
+    assert isinstance(measured, MeasuredSizes)
+    measured.at -= seconds
+    measured.last = {name: replace(m, at=m.at - seconds) for name, m in measured.last.items()}
+
+
+def test_idle_database_sizes_are_measured_every_15_minutes(
+    pg_cluster: Cluster, second_db: str
+) -> None:
+    """A database no row was written to keeps its last size after a minute, even when a
+    vacuum shrank it, and is measured again after 15 minutes."""
+    primary = pg_cluster.primary
+    primary.execute(
+        "CREATE TABLE shrinking WITH (autovacuum_enabled = off) AS"
+        " SELECT repeat('x', 500) AS filler FROM generate_series(1, 20000)",
+        dbname=second_db,
+    )
+    primary.execute("DELETE FROM shrinking", dbname=second_db)
+    counted(primary, second_db, "tup_inserted", 20000)
+    counted(primary, second_db, "tup_deleted", 20000)
+    state: dict[str, object] = {}
+    dsn = primary.dsn(user=MONITOR_ROLE)
+    size = "pg_database_size_bytes"
+    before = value(collect(SPEC, dsn, state=state), size, datname=second_db)
+    primary.execute("VACUUM shrinking", dbname=second_db)  # truncates the table, writes no row
+    primary.execute("CHECKPOINT")
+    shrunk = primary.scalar("SELECT pg_database_size(current_database())", dbname=second_db)
+    assert shrunk < before - 5_000_000
+    older(state, SIZE_MIN_AGE_SECONDS)
+    assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == before
+    older(state, IDLE_SIZE_MAX_AGE_SECONDS)
+    assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == shrunk
