@@ -205,11 +205,12 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 
 # pg_database_size() reads the directory of every database. A database's size changes
 # when rows are written to it (catalogue rows included, so DDL counts), so a run measures
-# again the databases whose written-row counters moved since their last measurement, at
-# most every SIZE_MIN_AGE_SECONDS, and repeats the last size of the others. What changes a
-# size without writing rows (a vacuum truncating a table or adding a map fork) shows within
-# IDLE_SIZE_MAX_AGE_SECONDS. A standby counts no writes, so there every database is
-# measured every SIZE_MIN_AGE_SECONDS (in queries/database_catalog.sql).
+# again, at most every SIZE_MIN_AGE_SECONDS, the databases whose written-row counters moved
+# since their last measurement, and every database when WAL was written since then (rows
+# are counted only when their transaction ends) or the server is a standby (which counts
+# no writes); see queries/database_catalog.sql. In between, the last sizes are repeated.
+# What changes a size without writing WAL or rows (a vacuum truncating an unlogged table)
+# shows within IDLE_SIZE_MAX_AGE_SECONDS.
 SIZE_MIN_AGE_SECONDS = 60.0
 IDLE_SIZE_MAX_AGE_SECONDS = 900.0
 Writes = tuple[float, float, float]
@@ -233,6 +234,7 @@ class MeasuredSizes:
 
     at: float = float("-inf")
     last: dict[str, Measurement] = field(default_factory=dict)
+    wal_lsn: str | None = None  # the WAL insert position at the last measuring run
 
     def due(self, writes: dict[str, Writes], now: float) -> list[str]:
         """Databases never measured, and once SIZE_MIN_AGE_SECONDS have passed since the
@@ -247,9 +249,10 @@ class MeasuredSizes:
 
     def fetch(self, ctx: RunContext, writes: dict[str, Writes], now: float) -> list[Row]:
         aged = now - self.at >= SIZE_MIN_AGE_SECONDS
-        rows = ctx.fetch("database_catalog", (self.due(writes, now), aged))
+        rows = ctx.fetch("database_catalog", (self.due(writes, now), aged, self.wal_lsn))
         if aged:
             self.at = now
+            self.wal_lsn = rows[0].wal_lsn if rows else None
         for row in rows:
             if row.size_bytes is not None:
                 self.last[row.datname] = Measurement(row.size_bytes, writes.get(row.datname), now)

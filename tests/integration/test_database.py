@@ -230,26 +230,44 @@ def older(state: dict[str, object], seconds: float) -> None:
 def test_idle_database_sizes_are_measured_every_15_minutes(
     pg_cluster: Cluster, second_db: str
 ) -> None:
-    """A database no row was written to keeps its last size after a minute, even when a
-    vacuum shrank it, and is measured again after 15 minutes."""
+    """After a minute a database is measured again only when WAL was written or its rows
+    were; otherwise its last size stands for 15 minutes. A file dropped into the database's
+    directory changes its size with neither, so it shows whether a run measured."""
     primary = pg_cluster.primary
-    primary.execute(
-        "CREATE TABLE shrinking WITH (autovacuum_enabled = off) AS"
-        " SELECT repeat('x', 500) AS filler FROM generate_series(1, 20000)",
-        dbname=second_db,
-    )
-    primary.execute("DELETE FROM shrinking", dbname=second_db)
-    counted(primary, second_db, "tup_inserted", 20000)
-    counted(primary, second_db, "tup_deleted", 20000)
     state: dict[str, object] = {}
     dsn = primary.dsn(user=MONITOR_ROLE)
     size = "pg_database_size_bytes"
     before = value(collect(SPEC, dsn, state=state), size, datname=second_db)
-    primary.execute("VACUUM shrinking", dbname=second_db)  # truncates the table, writes no row
-    primary.execute("CHECKPOINT")
-    shrunk = primary.scalar("SELECT pg_database_size(current_database())", dbname=second_db)
-    assert shrunk < before - 5_000_000
-    older(state, SIZE_MIN_AGE_SECONDS)
-    assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == before
-    older(state, IDLE_SIZE_MAX_AGE_SECONDS)
-    assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == shrunk
+    oid = primary.scalar("SELECT oid FROM pg_database WHERE datname = %s", (second_db,))
+    junk = primary.datadir / "base" / str(oid) / "pgmon_test_junk"
+    junk.write_bytes(b"\0" * 3_000_000)
+    try:
+        measured = state["measured_sizes"]
+        assert isinstance(measured, MeasuredSizes)
+        wal = "SELECT pg_current_wal_insert_lsn()::text"
+        for _ in range(20):  # a run with no WAL written since the last measurement
+            older(state, SIZE_MIN_AGE_SECONDS)
+            measured.wal_lsn = primary.scalar(wal)
+            last = measured.last[second_db]
+            idle = value(collect(SPEC, dsn, state=state), size, datname=second_db)
+            if primary.scalar(wal) == measured.wal_lsn:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("WAL was written during every run: no idle run to look at")
+        assert measured.last[second_db] is last  # not measured: the last size stands
+        assert idle == last.size
+        older(state, SIZE_MIN_AGE_SECONDS)
+        primary.execute("CREATE TABLE wal_elsewhere ()")  # WAL, in another database
+        try:
+            written = value(collect(SPEC, dsn, state=state), size, datname=second_db)
+        finally:
+            primary.execute("DROP TABLE wal_elsewhere")
+        assert written == before + 3_000_000
+        junk.write_bytes(b"\0" * 5_000_000)
+        older(state, SIZE_MIN_AGE_SECONDS)
+        measured.wal_lsn = primary.scalar(wal)
+        older(state, IDLE_SIZE_MAX_AGE_SECONDS)
+        assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == before + 5_000_000
+    finally:
+        junk.unlink()
