@@ -122,8 +122,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     gauge(
         "pg_database_size_bytes",
-        "Disk space used by the database (measured at most every minute while rows are written "
-        "to it, every 15 minutes otherwise).",
+        "Disk space used by the database (measured at most every minute while WAL or its rows "
+        "are written, every 15 minutes otherwise).",
         "datname",
     ),
     gauge(
