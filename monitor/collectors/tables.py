@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from monitor.collectors.base import (
@@ -107,6 +108,24 @@ def table_samples(rows: Iterable[Row], memo: SampleMemo | None = None) -> list[S
 # the last measurement is reported in between.
 SIZES_MAX_AGE_SECONDS = 300.0
 
+# Sizes and rankings change only when something is written, and a primary logs what is
+# written (unlogged tables aside): when one is due it is redone only if the WAL insert
+# position moved since the last one, and at the latest after this long. On a standby,
+# whose position reads NULL, it is redone when due.
+UNCHANGED_MAX_AGE_SECONDS = 900.0
+Position = Callable[[], "str | None"]
+
+
+def due(at: float, wal_lsn: str | None, max_age: float, now: float, position: Position) -> bool:
+    """Whether what was made at `at`, with WAL at `wal_lsn`, is to be made again."""
+    age = now - at
+    if age >= UNCHANGED_MAX_AGE_SECONDS:
+        return True
+    if age < max_age:
+        return False
+    current = position()
+    return current is None or current != wal_lsn
+
 
 @dataclass
 class MeasuredSizes:
@@ -114,12 +133,13 @@ class MeasuredSizes:
 
     at: float = float("-inf")
     sizes: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    wal_lsn: str | None = None
 
-    def due(self, now: float) -> bool:
-        return now - self.at >= SIZES_MAX_AGE_SECONDS
+    def due(self, now: float, position: Position) -> bool:
+        return due(self.at, self.wal_lsn, SIZES_MAX_AGE_SECONDS, now, position)
 
-    def remember(self, rows: Iterable[Row], now: float) -> None:
-        self.at = now
+    def remember(self, rows: Iterable[Row], now: float, wal_lsn: str | None) -> None:
+        self.at, self.wal_lsn = now, wal_lsn
         self.sizes = {
             (r.schemaname, r.relname): (r.table_size_bytes, r.index_size_bytes)
             for r in rows
@@ -160,12 +180,13 @@ class Ranking:
 
     at: float = float("-inf")
     rows: list[Row] = field(default_factory=list)
+    wal_lsn: str | None = None
 
-    def due(self, now: float) -> bool:
-        return now - self.at >= RANKING_MAX_AGE_SECONDS
+    def due(self, now: float, position: Position) -> bool:
+        return due(self.at, self.wal_lsn, RANKING_MAX_AGE_SECONDS, now, position)
 
-    def remember(self, rows: list[Row], now: float) -> None:
-        self.at, self.rows = now, rows
+    def remember(self, rows: list[Row], now: float, wal_lsn: str | None) -> None:
+        self.at, self.rows, self.wal_lsn = now, rows, wal_lsn
 
     def complete(self, named: list[Row]) -> list[Row]:
         """The named tables read afresh, then the ranking's other rows."""
@@ -197,10 +218,13 @@ def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], 
 
 
 def _ranked_or_named(
-    ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, now: float
+    ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, now: float, position: Position
 ) -> list[Row]:
-    exact = measured.due(now)
-    if not ranking.due(now):
+    exact = measured.due(now, position)
+    rank = ranking.due(now, position)
+    if exact or rank:
+        position()  # dates the sizes or the ranking, so read before them
+    if not rank:
         kept = ranking.kept(ctx)
         if not kept:  # no table of this database (often `postgres`) in the top N
             ctx.state["sizes_measured"] = False
@@ -208,8 +232,9 @@ def _ranked_or_named(
         rows = fetch_sized(ctx, "tables_named", exact, _named_params(kept, measured))
         if len(rows) == len(kept):
             return ranking.complete(rows)
+    wal_lsn = position()
     rows = fetch_top_relations(ctx, "tables", exact)
-    ranking.remember(rows, now)
+    ranking.remember(rows, now, wal_lsn)
     return rows
 
 
@@ -217,9 +242,10 @@ def collect(ctx: RunContext) -> list[Sample]:
     measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
     ranking: Ranking = ctx.state.setdefault("ranking", Ranking())
     now = time.monotonic()
-    rows = _ranked_or_named(ctx, ranking, measured, now)
+    position: Position = cache(lambda: ctx.fetch("tables_wal_position")[0].lsn)
+    rows = _ranked_or_named(ctx, ranking, measured, now, position)
     if ctx.state["sizes_measured"]:
-        measured.remember(rows, now)
+        measured.remember(rows, now, position())
     else:
         rows = measured.apply(rows)
     return table_samples(rows, ctx.state.setdefault("samples", {}))
@@ -230,7 +256,7 @@ SPEC = CollectorSpec(
     description="Per-table scans, tuples, vacuum and analyze history, sizes and cache hits "
     "(top N tables of the target, the rest summed per database).",
     metrics=METRICS,
-    queries=("tables", "tables_named"),
+    queries=("tables", "tables_named", "tables_wal_position"),
     collect=collect,
     interval=300.0,
     timeout=60.0,

@@ -550,3 +550,44 @@ def test_between_rankings_only_the_tables_the_cut_kept_are_read(pg_cluster: Clus
         finally:
             for target in targets:
                 target.close()
+
+
+def test_rankings_and_sizes_wait_for_wal(db: Database) -> None:
+    """Due after 5 minutes, a ranking and a measurement of sizes are made again only when
+    WAL was written since the last ones; after 15 minutes they are made again anyway."""
+    db.run(
+        f"CREATE TABLE quiet (id int PRIMARY KEY) {NO_AUTOVACUUM}",
+        "INSERT INTO quiet SELECT generate_series(1, 100)",
+    )
+    state: dict[str, object] = {}
+    collect(tables.SPEC, db.dsn(), state=state)
+    ranking, measured = state["ranking"], state["measured_sizes"]
+    assert isinstance(ranking, tables.Ranking) and isinstance(measured, tables.MeasuredSizes)
+    wal = "SELECT pg_current_wal_insert_lsn()::text"
+
+    def made() -> tuple[float, float]:
+        return ranking.at, measured.at
+
+    def aged(seconds: float) -> tuple[float, float]:
+        """The ranking and the sizes made `seconds` earlier, with WAL where it is now."""
+        ranking.at -= seconds
+        measured.at -= seconds
+        ranking.wal_lsn = measured.wal_lsn = db.scalar(wal)
+        return made()
+
+    for _ in range(20):  # a run with no WAL written since the last ranking and sizes
+        before = aged(tables.RANKING_MAX_AGE_SECONDS)
+        position = ranking.wal_lsn
+        collect(tables.SPEC, db.dsn(), state=state)
+        if db.scalar(wal) == position:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("WAL was written during every run: no idle run to look at")
+    assert made() == before
+    db.run("INSERT INTO quiet VALUES (0)")
+    collect(tables.SPEC, db.dsn(), state=state)
+    assert min(made()) > max(before)
+    before = aged(tables.UNCHANGED_MAX_AGE_SECONDS)
+    collect(tables.SPEC, db.dsn(), state=state)
+    assert min(made()) > max(before)
