@@ -21,6 +21,11 @@ Row = Any  # a namedtuple made by psycopg's namedtuple_row
 SampleMemo = dict[Row, tuple[Sample | None, ...]]
 
 
+# What only changes when something is written (sizes, rankings) is made again when due only
+# if WAL was written since (tables; database sizes also look at their written rows), and
+# otherwise after this long: some changes write neither (unlogged tables).
+UNCHANGED_MAX_AGE_SECONDS = 900.0
+
 # Rows per round trip when a large row set is read through a server-side cursor.
 BATCH_ROWS = 5000
 

@@ -6,7 +6,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from monitor.collectors.base import CollectorSpec, Row, RunContext, label, samples_from_rows
+from monitor.collectors.base import (
+    UNCHANGED_MAX_AGE_SECONDS,
+    CollectorSpec,
+    Row,
+    RunContext,
+    label,
+    samples_from_rows,
+)
 from monitor.metrics import MetricSpec, Sample, counter, gauge
 
 STAT = ("datid", "datname")
@@ -210,9 +217,8 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 # are counted only when their transaction ends) or the server is a standby (which counts
 # no writes); see queries/database_catalog.sql. In between, the last sizes are repeated.
 # What changes a size without writing WAL or rows (a vacuum truncating an unlogged table)
-# shows within IDLE_SIZE_MAX_AGE_SECONDS.
+# shows within UNCHANGED_MAX_AGE_SECONDS.
 SIZE_MIN_AGE_SECONDS = 60.0
-IDLE_SIZE_MAX_AGE_SECONDS = 900.0
 Writes = tuple[float, float, float]
 
 
@@ -236,20 +242,20 @@ class MeasuredSizes:
     last: dict[str, Measurement] = field(default_factory=dict)
     wal_lsn: str | None = None  # the WAL insert position at the last measuring run
 
-    def due(self, writes: dict[str, Writes], now: float) -> list[str]:
-        """Databases never measured, and once SIZE_MIN_AGE_SECONDS have passed since the
-        last measuring run, those written to since or idle for IDLE_SIZE_MAX_AGE_SECONDS."""
-        aged = now - self.at >= SIZE_MIN_AGE_SECONDS
+    def due(self, writes: dict[str, Writes], now: float, aged: bool) -> list[str]:
+        """Databases never measured, and once the last measuring run is `aged`, those
+        written to since or unchanged for UNCHANGED_MAX_AGE_SECONDS."""
         return [
             name
             for name, counters in writes.items()
             if (m := self.last.get(name)) is None
-            or (aged and (m.writes != counters or now - m.at >= IDLE_SIZE_MAX_AGE_SECONDS))
+            or (aged and (m.writes != counters or now - m.at >= UNCHANGED_MAX_AGE_SECONDS))
         ]
 
     def fetch(self, ctx: RunContext, writes: dict[str, Writes], now: float) -> list[Row]:
         aged = now - self.at >= SIZE_MIN_AGE_SECONDS
-        rows = ctx.fetch("database_catalog", (self.due(writes, now), aged, self.wal_lsn))
+        due = self.due(writes, now, aged)
+        rows = ctx.fetch("database_catalog", (due, aged, self.wal_lsn))
         if aged:
             self.at = now
             self.wal_lsn = rows[0].wal_lsn if rows else None

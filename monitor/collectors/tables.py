@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from monitor.collectors.base import (
+    UNCHANGED_MAX_AGE_SECONDS,
     CollectorSpec,
     Row,
     RunContext,
@@ -110,9 +111,8 @@ SIZES_MAX_AGE_SECONDS = 300.0
 
 # Sizes and rankings change only when something is written, and a primary logs what is
 # written (unlogged tables aside): when one is due it is redone only if the WAL insert
-# position moved since the last one, and at the latest after this long. On a standby,
-# whose position reads NULL, it is redone when due.
-UNCHANGED_MAX_AGE_SECONDS = 900.0
+# position moved since the last one, and at the latest after UNCHANGED_MAX_AGE_SECONDS.
+# On a standby, whose position reads NULL, it is redone when due.
 Position = Callable[[], "str | None"]
 
 
