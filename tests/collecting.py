@@ -7,8 +7,8 @@ collector canned rows with `FakeContext`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -18,6 +18,8 @@ from monitor.db import Endpoint, SessionLimits
 from monitor.metrics import Sample, build_families
 
 TARGET = "test"
+WAL_POSITION = "SELECT pg_current_wal_insert_lsn()::text"
+T = TypeVar("T")
 # The daemon's defaults, so tests see what production sessions see.
 LIMITS = SessionLimits(
     statement_timeout=5.0, lock_timeout=0.1, connect_timeout=5.0, backoff_max=1.0
@@ -117,3 +119,16 @@ def collect(
     finally:
         endpoint.close()
     return collected(spec, samples)
+
+
+def without_wal(scalar: Callable[[str], Any], run: Callable[[str], T]) -> T:
+    """`run(position)`, given the WAL insert position it starts from, made again until no
+    WAL was written while it ran (the server's own background work writes some now and
+    then). Fails when each of 20 tries saw WAL written."""
+    for _ in range(20):
+        position = scalar(WAL_POSITION)
+        result = run(position)
+        if scalar(WAL_POSITION) == position:
+            return result
+        time.sleep(0.5)
+    raise AssertionError("WAL was written during every run: no idle run to look at")

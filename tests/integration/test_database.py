@@ -13,13 +13,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS
 from monitor.collectors.database import (
-    IDLE_SIZE_MAX_AGE_SECONDS,
     SIZE_MIN_AGE_SECONDS,
     SPEC,
     MeasuredSizes,
+    Measurement,
 )
-from tests.collecting import Collected, collect, value
+from tests.collecting import WAL_POSITION, Collected, collect, value, without_wal
 from tests.daemon import wait_for
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import new_database
@@ -248,17 +249,15 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
     try:
         measured = state["measured_sizes"]
         assert isinstance(measured, MeasuredSizes)
-        wal = "SELECT pg_current_wal_insert_lsn()::text"
-        for _ in range(20):  # a run with no WAL written since the last measurement
+
+        def idle_run(position: str) -> tuple[Measurement, float]:
+            """A run a minute after the last measurement, with no WAL written since."""
             older(state, SIZE_MIN_AGE_SECONDS)
-            measured.wal_lsn = quiet = primary.scalar(wal)
+            measured.wal_lsn = position
             last = measured.last[second_db]
-            idle = value(collect(SPEC, dsn, state=state), size, datname=second_db)
-            if primary.scalar(wal) == quiet:
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError("WAL was written during every run: no idle run to look at")
+            return last, value(collect(SPEC, dsn, state=state), size, datname=second_db)
+
+        last, idle = without_wal(primary.scalar, idle_run)
         assert measured.last[second_db] is last  # not measured: the last size stands
         assert idle == last.size
         older(state, SIZE_MIN_AGE_SECONDS)
@@ -270,8 +269,8 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
         assert written == actual() > before  # the file counted
         junk.write_bytes(b"\0" * 5_000_000)
         older(state, SIZE_MIN_AGE_SECONDS)
-        measured.wal_lsn = primary.scalar(wal)
-        older(state, IDLE_SIZE_MAX_AGE_SECONDS)
+        measured.wal_lsn = primary.scalar(WAL_POSITION)
+        older(state, UNCHANGED_MAX_AGE_SECONDS)
         assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == actual()
     finally:
         junk.unlink()

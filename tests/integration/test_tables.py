@@ -18,8 +18,9 @@ from psycopg import sql
 from psycopg.rows import namedtuple_row
 
 from monitor.collectors import tables
+from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS
 from monitor.sql import query_for
-from tests.collecting import Collected, collect, value
+from tests.collecting import WAL_POSITION, Collected, collect, value, without_wal
 from tests.daemon import parse, run_cli, wait_for
 from tests.daemon import value as series_value
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
@@ -563,31 +564,28 @@ def test_rankings_and_sizes_wait_for_wal(db: Database) -> None:
     collect(tables.SPEC, db.dsn(), state=state)
     ranking, measured = state["ranking"], state["measured_sizes"]
     assert isinstance(ranking, tables.Ranking) and isinstance(measured, tables.MeasuredSizes)
-    wal = "SELECT pg_current_wal_insert_lsn()::text"
 
     def made() -> tuple[float, float]:
         return ranking.at, measured.at
 
-    def aged(seconds: float) -> tuple[float, float]:
-        """The ranking and the sizes made `seconds` earlier, with WAL where it is now."""
+    def aged(seconds: float, position: str) -> tuple[float, float]:
+        """The ranking and the sizes made `seconds` earlier, with WAL at `position`."""
         ranking.at -= seconds
         measured.at -= seconds
-        ranking.wal_lsn = measured.wal_lsn = db.scalar(wal)
+        ranking.wal_lsn = measured.wal_lsn = position
         return made()
 
-    for _ in range(20):  # a run with no WAL written since the last ranking and sizes
-        before = aged(tables.RANKING_MAX_AGE_SECONDS)
-        position = ranking.wal_lsn
+    def idle_run(position: str) -> tuple[float, float]:
+        """A run when both are due, with no WAL written since they were made."""
+        before = aged(tables.RANKING_MAX_AGE_SECONDS, position)
         collect(tables.SPEC, db.dsn(), state=state)
-        if db.scalar(wal) == position:
-            break
-        time.sleep(0.5)
-    else:
-        raise AssertionError("WAL was written during every run: no idle run to look at")
+        return before
+
+    before = without_wal(db.scalar, idle_run)
     assert made() == before
     db.run("INSERT INTO quiet VALUES (0)")
     collect(tables.SPEC, db.dsn(), state=state)
     assert min(made()) > max(before)
-    before = aged(tables.UNCHANGED_MAX_AGE_SECONDS)
+    before = aged(UNCHANGED_MAX_AGE_SECONDS, db.scalar(WAL_POSITION))
     collect(tables.SPEC, db.dsn(), state=state)
     assert min(made()) > max(before)
