@@ -244,6 +244,7 @@ class CollectorJob:
                 state=self._state.setdefault(datname, {}),
                 deadline=deadline,
                 query_text=self.plan.query_text,
+                interval=self.plan.interval,
             )
             return list(self.plan.spec.collect(ctx)), ctx.kept
 

@@ -30,6 +30,24 @@ UNCHANGED_MAX_AGE_SECONDS = 900.0
 BATCH_ROWS = 5000
 
 
+@dataclass(frozen=True)
+class Clock:
+    """The moment of a run, for what a collector redoes every so often.
+
+    Runs drift by their jitter and by the collectors that ran before them in their slot.
+    Something redone every `max_age` therefore counts as due up to `slack` (half the
+    collector's interval) early: otherwise, at an interval equal to `max_age`, it would
+    wait a whole interval more every other run.
+    """
+
+    now: float
+    slack: float = 0.0
+
+    def reached(self, at: float, max_age: float) -> bool:
+        """Whether what was made at `at` is `max_age` old by now."""
+        return self.now - at >= max_age - self.slack
+
+
 class Unavailable(Exception):
     """The collector cannot work on this server (missing extension, privilege, feature)."""
 
@@ -50,6 +68,10 @@ class RunContext:
     deadline: float
     kept: dict[str, list[Row]] = field(default_factory=dict)
     query_text: bool = True  # statements: whether query text may be read and exported
+    interval: float = 0.0  # seconds between the collector's runs
+
+    def clock(self) -> Clock:
+        return Clock(time.monotonic(), self.interval / 2)
 
     def keep(self, name: str, rows: Sequence[Row]) -> None:
         """Keep rows for the findings heuristics (see monitor.findings); a per-database

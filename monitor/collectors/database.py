@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.collectors.base import (
     UNCHANGED_MAX_AGE_SECONDS,
+    Clock,
     CollectorSpec,
     Row,
     RunContext,
@@ -242,20 +242,21 @@ class MeasuredSizes:
     last: dict[str, Measurement] = field(default_factory=dict)
     wal_lsn: str | None = None  # the WAL insert position at the last measuring run
 
-    def due(self, writes: dict[str, Writes], now: float, aged: bool) -> list[str]:
+    def due(self, writes: dict[str, Writes], clock: Clock, aged: bool) -> list[str]:
         """Databases never measured, and once the last measuring run is `aged`, those
         written to since or unchanged for UNCHANGED_MAX_AGE_SECONDS."""
         return [
             name
             for name, counters in writes.items()
             if (m := self.last.get(name)) is None
-            or (aged and (m.writes != counters or now - m.at >= UNCHANGED_MAX_AGE_SECONDS))
+            or (aged and (m.writes != counters or clock.reached(m.at, UNCHANGED_MAX_AGE_SECONDS)))
         ]
 
-    def fetch(self, ctx: RunContext, writes: dict[str, Writes], now: float) -> list[Row]:
-        aged = now - self.at >= SIZE_MIN_AGE_SECONDS
-        due = self.due(writes, now, aged)
+    def fetch(self, ctx: RunContext, writes: dict[str, Writes], clock: Clock) -> list[Row]:
+        aged = clock.reached(self.at, SIZE_MIN_AGE_SECONDS)
+        due = self.due(writes, clock, aged)
         rows = ctx.fetch("database_catalog", (due, aged, self.wal_lsn))
+        now = clock.now
         if aged:
             self.at = now
             self.wal_lsn = rows[0].wal_lsn if rows else None
@@ -274,7 +275,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     stats = ctx.fetch("database")
     yield from stat_samples(stats)
     measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
-    catalog = measured.fetch(ctx, writes_of(stats), time.monotonic())
+    catalog = measured.fetch(ctx, writes_of(stats), ctx.clock())
     ctx.keep("database_catalog", catalog)  # wraparound ages, for the findings
     yield from catalog_samples(catalog)
     settings = ctx.fetch("database_settings")

@@ -11,14 +11,12 @@ repeat the remainder of the last ranking.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from monitor.collectors.base import (
-    UNCHANGED_MAX_AGE_SECONDS,
+    Clock,
     CollectorSpec,
     Row,
     RunContext,
@@ -29,6 +27,7 @@ from monitor.collectors.base import (
     samples_from_rows,
 )
 from monitor.collectors.remainder import KEPT_NAMED, Remainder
+from monitor.collectors.sizes import MeasuredSizes, Position, due, wal_position
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname")
@@ -105,69 +104,15 @@ def table_samples(rows: Iterable[Row], memo: SampleMemo | None = None) -> list[S
 
 
 # Exact sizes open every named table, its TOAST table and indexes: half the query's time
-# at 200 or 2,000 tables. Sizes change slowly, so they are measured at most this often and
-# the last measurement is reported in between.
+# at 200 or 2,000 tables. They are measured at most this often, and only after writes
+# (monitor.collectors.sizes); the last measurement is reported in between.
 SIZES_MAX_AGE_SECONDS = 300.0
-
-# Sizes and rankings change only when something is written, and a primary logs what is
-# written (unlogged tables aside): when one is due it is redone only if the WAL insert
-# position moved since the last one, and at the latest after UNCHANGED_MAX_AGE_SECONDS.
-# On a standby, whose position reads NULL, it is redone when due.
-Position = Callable[[], "str | None"]
-
-
-def due(at: float, wal_lsn: str | None, max_age: float, now: float, position: Position) -> bool:
-    """Whether what was made at `at`, with WAL at `wal_lsn`, is to be made again."""
-    age = now - at
-    if age >= UNCHANGED_MAX_AGE_SECONDS:
-        return True
-    if age < max_age:
-        return False
-    current = position()
-    return current is None or current != wal_lsn
-
-
-@dataclass
-class MeasuredSizes:
-    """The exact sizes of the last measurement, by (schema, table), and when it was made."""
-
-    at: float = float("-inf")
-    sizes: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    wal_lsn: str | None = None
-
-    def due(self, now: float, position: Position) -> bool:
-        return due(self.at, self.wal_lsn, SIZES_MAX_AGE_SECONDS, now, position)
-
-    def remember(self, rows: Iterable[Row], now: float, wal_lsn: str | None) -> None:
-        self.at, self.wal_lsn = now, wal_lsn
-        self.sizes = {
-            (r.schemaname, r.relname): (r.table_size_bytes, r.index_size_bytes)
-            for r in rows
-            if r.schemaname  # not the remainder, whose sizes are estimates
-        }
-
-    def of(self, row: Row) -> tuple[float, float]:
-        """The table's last measured sizes; a table new to the named set keeps the row's
-        estimate until the next measurement."""
-        return self.sizes.get((row.schemaname, row.relname)) or (
-            row.table_size_bytes,
-            row.index_size_bytes,
-        )
-
-    def apply(self, rows: list[Row]) -> list[Row]:
-        """Rows with their last measured sizes (see `of`)."""
-        out = []
-        for row in rows:
-            known = self.of(row)
-            if known != (row.table_size_bytes, row.index_size_bytes):
-                row = row._replace(table_size_bytes=known[0], index_size_bytes=known[1])
-            out.append(row)
-        return out
-
+SIZE_COLUMNS = ("table_size_bytes", "index_size_bytes")
 
 # Ranking reads the statistics of every table and index: at 20,000 tables it costs ten
 # times what reading the named tables alone does. A run ranks when the last ranking is
-# this old (so at the default interval, every run) or a named table has gone. In between
+# this old and WAL was written since, as for sizes (monitor.collectors.sizes), or when a
+# named table has gone. In between
 # it reads afresh only the tables the target-wide cut kept named after the last run
 # (monitor.collectors.remainder); the other rows of the ranking are repeated as they were,
 # and the cut folds them into the remainder again.
@@ -182,8 +127,8 @@ class Ranking:
     rows: list[Row] = field(default_factory=list)
     wal_lsn: str | None = None
 
-    def due(self, now: float, position: Position) -> bool:
-        return due(self.at, self.wal_lsn, RANKING_MAX_AGE_SECONDS, now, position)
+    def due(self, clock: Clock, position: Position) -> bool:
+        return due(self.at, self.wal_lsn, RANKING_MAX_AGE_SECONDS, clock, position)
 
     def remember(self, rows: list[Row], now: float, wal_lsn: str | None) -> None:
         self.at, self.rows, self.wal_lsn = now, rows, wal_lsn
@@ -218,10 +163,10 @@ def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], 
 
 
 def _ranked_or_named(
-    ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, now: float, position: Position
+    ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, clock: Clock, position: Position
 ) -> list[Row]:
-    exact = measured.due(now, position)
-    rank = ranking.due(now, position)
+    exact = measured.due(clock, position)
+    rank = ranking.due(clock, position)
     if exact or rank:
         position()  # dates the sizes or the ranking, so read before them
     if not rank:
@@ -234,18 +179,21 @@ def _ranked_or_named(
             return ranking.complete(rows)
     wal_lsn = position()
     rows = fetch_top_relations(ctx, "tables", exact)
-    ranking.remember(rows, now, wal_lsn)
+    ranking.remember(rows, clock.now, wal_lsn)
     return rows
 
 
 def collect(ctx: RunContext) -> list[Sample]:
-    measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
+    measured: MeasuredSizes = ctx.state.setdefault(
+        "measured_sizes",
+        MeasuredSizes(LABELS[1:], SIZE_COLUMNS, SIZES_MAX_AGE_SECONDS),
+    )
     ranking: Ranking = ctx.state.setdefault("ranking", Ranking())
-    now = time.monotonic()
-    position: Position = cache(lambda: ctx.fetch("tables_wal_position")[0].lsn)
-    rows = _ranked_or_named(ctx, ranking, measured, now, position)
+    clock = ctx.clock()
+    position = wal_position(ctx)
+    rows = _ranked_or_named(ctx, ranking, measured, clock, position)
     if ctx.state["sizes_measured"]:
-        measured.remember(rows, now, position())
+        measured.remember(rows, clock.now, position())
     else:
         rows = measured.apply(rows)
     return table_samples(rows, ctx.state.setdefault("samples", {}))
@@ -256,7 +204,7 @@ SPEC = CollectorSpec(
     description="Per-table scans, tuples, vacuum and analyze history, sizes and cache hits "
     "(top N tables of the target, the rest summed per database).",
     metrics=METRICS,
-    queries=("tables", "tables_named", "tables_wal_position"),
+    queries=("tables", "tables_named", "sizes_wal_position"),
     collect=collect,
     interval=300.0,
     timeout=60.0,

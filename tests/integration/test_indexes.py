@@ -1,5 +1,6 @@
 """indexes collector on real servers: scans on one index and not another, unique, primary
-and invalid indexes, the top-N bound with its remainder, locked indexes, a second database."""
+and invalid indexes, the top-N bound with its remainder, locked indexes, sizes measured
+again after writes, a second database."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import psycopg
 import pytest
 
 from monitor.collectors import indexes
-from tests.collecting import value
+from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS
+from monitor.collectors.sizes import MeasuredSizes
+from tests.collecting import WAL_POSITION, collect, value, without_wal
 from tests.daemon import wait_for
 from tests.pgserver import Cluster
 from tests.scratchdb import NO_AUTOVACUUM, Database, scratch_database, session
@@ -209,3 +212,43 @@ def test_second_database(pg_cluster: Cluster, db: Database) -> None:
         assert value(got, "pg_index_is_primary", **labels(other, "there", "there_pkey")) == 1
     got = db.collect()
     assert value(got, "pg_index_is_primary", **labels(db, "here", "here_pkey")) == 1
+
+
+def test_sizes_are_measured_again_after_wal(pg_cluster: Cluster, db: Database) -> None:
+    """Due after 5 minutes, index sizes are measured again only when WAL was written since
+    the last measurement; otherwise the last sizes stand, for up to 15 minutes. A file
+    dropped beside the index, as a fork it does not have, changes its size without WAL, so
+    it shows whether a run measured."""
+    db.run(
+        f"CREATE TABLE growing (id int PRIMARY KEY) {NO_AUTOVACUUM}",
+        "INSERT INTO growing SELECT generate_series(1, 100)",
+    )
+    state: dict[str, object] = {}
+    size, key = "pg_stat_user_indexes_size_bytes", labels(db, "growing", "growing_pkey")
+    first = value(collect(indexes.SPEC, db.dsn(), state=state), size, **key)
+    measured = state["measured_sizes"]
+    assert isinstance(measured, MeasuredSizes)
+    path = db.scalar("SELECT pg_relation_filepath('growing_pkey')")
+    junk = pg_cluster.primary.datadir / f"{path}_vm"
+    junk.write_bytes(b"\0" * 8192)
+
+    def actual() -> int:
+        return int(db.scalar("SELECT pg_total_relation_size('growing_pkey')"))
+
+    def due_run(position: str) -> float:
+        """A run when sizes are due, with WAL at `position` when they were measured."""
+        measured.at -= indexes.SIZES_MAX_AGE_SECONDS
+        measured.wal_lsn = position
+        return value(collect(indexes.SPEC, db.dsn(), state=state), size, **key)
+
+    try:
+        assert without_wal(db.scalar, due_run) == first < actual()
+        db.run("INSERT INTO growing VALUES (0)")
+        measured.at -= indexes.SIZES_MAX_AGE_SECONDS
+        assert value(collect(indexes.SPEC, db.dsn(), state=state), size, **key) == actual()
+        junk.write_bytes(b"\0" * 16384)
+        measured.at -= UNCHANGED_MAX_AGE_SECONDS
+        measured.wal_lsn = db.scalar(WAL_POSITION)
+        assert value(collect(indexes.SPEC, db.dsn(), state=state), size, **key) == actual()
+    finally:
+        junk.unlink()

@@ -1,0 +1,79 @@
+"""Relation sizes measured again only after something was written.
+
+pg_table_size, pg_indexes_size and pg_total_relation_size open every relation they
+measure and stat its files: for a few hundred relations, most of a query's time. Sizes
+change only when something is written, and a primary logs what is written (unlogged tables
+aside). A measurement that is due is therefore made again only if the WAL insert position
+(queries/sizes_wal_position.sql) moved since the last one, and otherwise after
+UNCHANGED_MAX_AGE_SECONDS. On a standby, whose position reads NULL, it is made when due.
+The last measured sizes are reported in between. The tables collector dates its rankings
+the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS, Clock, Row, RunContext
+
+Position = Callable[[], "str | None"]
+
+
+def wal_position(ctx: RunContext) -> Position:
+    """The WAL insert position, read once per run, when first asked for."""
+    return cache(lambda: ctx.fetch("sizes_wal_position")[0].lsn)
+
+
+def due(at: float, wal_lsn: str | None, max_age: float, clock: Clock, position: Position) -> bool:
+    """Whether what was made at `at`, with WAL at `wal_lsn`, is to be made again."""
+    if clock.reached(at, UNCHANGED_MAX_AGE_SECONDS):
+        return True
+    if not clock.reached(at, max_age):
+        return False
+    current = position()
+    return current is None or current != wal_lsn
+
+
+@dataclass
+class MeasuredSizes:
+    """The sizes of the last measurement by relation (the `key` columns of a row), and
+    when it was made. A remainder row (empty schemaname) is not kept: its sizes are
+    estimates."""
+
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    max_age: float
+    at: float = float("-inf")
+    sizes: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    wal_lsn: str | None = None
+
+    def due(self, clock: Clock, position: Position) -> bool:
+        return due(self.at, self.wal_lsn, self.max_age, clock, position)
+
+    def _key(self, row: Row) -> tuple[Any, ...]:
+        return tuple(getattr(row, name) for name in self.key)
+
+    def _sizes(self, row: Row) -> tuple[Any, ...]:
+        return tuple(getattr(row, name) for name in self.columns)
+
+    def remember(self, rows: Iterable[Row], at: float, wal_lsn: str | None) -> None:
+        self.at, self.wal_lsn = at, wal_lsn
+        self.sizes = {self._key(r): self._sizes(r) for r in rows if r.schemaname}
+
+    def of(self, row: Row) -> tuple[Any, ...]:
+        """The relation's last measured sizes; one new to the named set keeps the row's
+        estimate until the next measurement."""
+        return self.sizes.get(self._key(row)) or self._sizes(row)
+
+    def apply(self, rows: list[Row]) -> list[Row]:
+        """Rows with their last measured sizes (see `of`)."""
+        out = []
+        for row in rows:
+            known = self.of(row)
+            if known != self._sizes(row):
+                row = row._replace(**dict(zip(self.columns, known, strict=True)))
+            out.append(row)
+        return out
