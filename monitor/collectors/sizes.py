@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS, Clock, Row, RunContext
@@ -37,6 +38,11 @@ def due(at: float, wal_lsn: str | None, max_age: float, clock: Clock, position: 
     return current is None or current != wal_lsn
 
 
+def _tuple_getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
+    get = attrgetter(*names)
+    return get if len(names) > 1 else lambda row: (get(row),)
+
+
 @dataclass
 class MeasuredSizes:
     """The sizes of the last measurement by relation (the `key` columns of a row), and
@@ -50,14 +56,13 @@ class MeasuredSizes:
     sizes: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
     wal_lsn: str | None = None
 
+    def __post_init__(self) -> None:
+        # attrgetter: these run for every named relation on every run
+        self._key = _tuple_getter(self.key)
+        self._sizes = _tuple_getter(self.columns)
+
     def due(self, clock: Clock, position: Position) -> bool:
         return due(self.at, self.wal_lsn, self.max_age, clock, position)
-
-    def _key(self, row: Row) -> tuple[Any, ...]:
-        return tuple(getattr(row, name) for name in self.key)
-
-    def _sizes(self, row: Row) -> tuple[Any, ...]:
-        return tuple(getattr(row, name) for name in self.columns)
 
     def remember(self, rows: Iterable[Row], at: float, wal_lsn: str | None) -> None:
         self.at, self.wal_lsn = at, wal_lsn
@@ -71,9 +76,11 @@ class MeasuredSizes:
     def apply(self, rows: list[Row]) -> list[Row]:
         """Rows with their last measured sizes (see `of`)."""
         out = []
+        known, key_of, sizes_of = self.sizes, self._key, self._sizes
         for row in rows:
-            known = self.of(row)
-            if known != self._sizes(row):
-                row = row._replace(**dict(zip(self.columns, known, strict=True)))
+            current = sizes_of(row)
+            last = known.get(key_of(row))
+            if last is not None and last != current:
+                row = row._replace(**dict(zip(self.columns, last, strict=True)))
             out.append(row)
         return out
