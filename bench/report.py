@@ -43,12 +43,19 @@ def label(result: dict[str, Any]) -> str:
     tables = result["tables_per_database"]
     databases = result["databases"]
     text = f"{tables:,} tables x {databases} db" + ("s" if databases > 1 else "")
+    text += f", {writes:g} writes/s" if (writes := writes_per_second(result)) else ""
     return text + (", all at 15 s" if schedule(result) == "all-15s" else "")
+
+
+def writes_per_second(result: dict[str, Any]) -> float:
+    return float(result.get("writes_per_second", 0.0))
 
 
 def load(paths: list[Path]) -> list[dict[str, Any]]:
     results = [json.loads(path.read_text()) for path in paths]
-    results.sort(key=lambda r: (r["databases"], r["tables_per_database"], schedule(r)))
+    results.sort(
+        key=lambda r: (r["databases"], r["tables_per_database"], writes_per_second(r), schedule(r))
+    )
     return results
 
 
@@ -128,8 +135,9 @@ def overhead_table(results: list[dict[str, Any]]) -> str:
 def runs_table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| configuration | PostgreSQL | postgres_exporter | window min | scrapes (pgmon / pe) "
-        "| scrape errors (pgmon / pe) | failing at last scrape (pgmon / pe) | build s |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scrape errors (pgmon / pe) | failing at last scrape (pgmon / pe) | build s "
+        "| at rest before the window |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         found = re.search(r"version (\S+)", r.get("postgres_exporter_version", ""))
@@ -137,9 +145,19 @@ def runs_table(results: list[dict[str, Any]]) -> str:
             f"| {label(r)} | {r['server_version'].split()[0]} | {found[1] if found else '?'} "
             f"| {r['window_minutes']:g} | {r['pgmon']['scrapes']} / "
             f"{r['postgres_exporter']['scrapes']} | {r['pgmon']['scrape_errors']} / "
-            f"{r['postgres_exporter']['scrape_errors']} | {failures(r)} | {r['build_seconds']:g} |"
+            f"{r['postgres_exporter']['scrape_errors']} | {failures(r)} | {r['build_seconds']:g} "
+            f"| {settled(r)} |"
         )
     return "\n".join(lines)
+
+
+def settled(result: dict[str, Any]) -> str:
+    """Whether the window waited for the server to stop writing WAL (runs before that step
+    have no such field)."""
+    if "settled" not in result:
+        return "no (opened right after building)"
+    seconds = f"after {result['settle_seconds']:g} s"
+    return f"yes, {seconds}" if result["settled"] else f"no: WAL still written {seconds}"
 
 
 def failures(result: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ indexes per table), then runs, at the same time and against the same server:
 
 The window opens once the freshly built server is at rest: every database vacuumed and
 analyzed, a checkpoint, then no WAL written for 30 s (``--no-settle`` skips this).
+``--writes-per-second`` keeps WAL moving during the window, as on a server in service.
 Both are scraped every 15 s by this script (urllib, no Prometheus) during a window of
 ``--minutes`` minutes. postgres_exporter runs its queries on every scrape, pgmon on its own
 schedule, so both expose data at most about 15 s old. Per exporter the result holds: CPU
@@ -53,6 +54,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psycopg  # noqa: E402
 import yaml  # noqa: E402
 from psycopg import ClientCursor, sql  # noqa: E402
 
@@ -396,6 +398,39 @@ def pgmon_versus_psql(cluster: Cluster, dsn: str) -> dict[str, Any]:
 # -- the window --------------------------------------------------------------------------
 
 
+class Writer:
+    """Keeps WAL moving during the window, as a server in service does: `rate` times a
+    second, one row of one table updated, the next table each time. It logs in as the
+    superuser, whose statements neither exporter's figures count."""
+
+    def __init__(self, cluster: Cluster, database: str, tables: int, rate: float) -> None:
+        self.dsn = cluster.primary.dsn(database)
+        self.tables, self.rate = tables, rate
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._write, daemon=True)
+        self.written = 0
+
+    def _write(self) -> None:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            tick = time.monotonic()
+            while not self.stop.is_set():
+                table = sql.Identifier(f"bench_t{self.written % self.tables + 1}")
+                conn.execute(sql.SQL("UPDATE {} SET a = a + 1 WHERE id = 1").format(table))
+                self.written += 1
+                tick += 1 / self.rate
+                self.stop.wait(max(0.0, tick - time.monotonic()))
+
+    def __enter__(self) -> Writer:
+        if self.rate > 0:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join(10)
+
+
 def run_window(
     cluster: Cluster, pgmon: Daemon, exporter: Exporter, minutes: float
 ) -> dict[str, Any]:
@@ -441,8 +476,8 @@ def run_window(
     for name in pids:
         lat = latencies[name] or [float("nan")]
         result[name] = {
-            "cpu_s_per_min": round((cpu_after[name] - cpu_before[name]) / elapsed_min, 3),
-            "db_exec_s_per_min": round(db.get(f"{roles[name]}_seconds", 0.0) / elapsed_min, 3),
+            "cpu_s_per_min": round((cpu_after[name] - cpu_before[name]) / elapsed_min, 4),
+            "db_exec_s_per_min": round(db.get(f"{roles[name]}_seconds", 0.0) / elapsed_min, 4),
             "db_calls_per_min": round(db.get(f"{roles[name]}_calls", 0.0) / elapsed_min, 1),
             "scrape_p50_ms": round(statistics.median(lat) * 1000, 1),
             "scrape_p99_ms": round(percentile(lat, 0.99) * 1000, 1),
@@ -470,6 +505,13 @@ def main() -> int:
         help="pgmon's intervals: equal freshness for what both export, or everything at 15 s",
     )
     parser.add_argument(
+        "--writes-per-second",
+        type=float,
+        default=0.0,
+        help="rows updated per second during the window (one per table in turn), so that "
+        "WAL keeps moving as on a server in service",
+    )
+    parser.add_argument(
         "--no-settle",
         action="store_true",
         help="open the window right after building, while the server still writes WAL",
@@ -484,6 +526,7 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "schedule": args.schedule,
+        "writes_per_second": args.writes_per_second,
     }
     with Cluster(args.pg, with_replica=False) as cluster:
         primary = cluster.primary
@@ -512,7 +555,9 @@ def main() -> int:
                     print(exc.read().decode()[:3000])
                     raise
                 scrape(f"http://127.0.0.1:{pgmon.port}/metrics")
-                result |= run_window(cluster, pgmon, exporter, args.minutes)
+                with Writer(cluster, names[0], args.tables, args.writes_per_second) as writer:
+                    result |= run_window(cluster, pgmon, exporter, args.minutes)
+                result["writes"] = writer.written
                 failing = [
                     line
                     for line in exporter.logs().splitlines()
