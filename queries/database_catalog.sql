@@ -8,10 +8,10 @@
 -- here), so sizes are measured only for the databases named in the first parameter (the
 -- collector names those never measured, and those whose rows were written since their last
 -- measurement: monitor/collectors/database.py), and for every database when the second
--- parameter (the last measurement is old enough) is true and either the server is a
--- standby, whose statistics do not count the writes it replays, or WAL was written since
--- the position in the third parameter: a transaction counts its rows when it ends, and a
--- bulk load grows the database for hours before that.
+-- parameter (the last run that looked at WAL is old enough) is true and either the server
+-- is a standby, whose statistics do not count the writes it replays, or WAL was written
+-- since the position in the third parameter: a transaction counts its rows when it ends,
+-- and a bulk load grows the database for hours before that.
 WITH wal AS (
     SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_insert_lsn() END AS lsn
 )

@@ -17,6 +17,7 @@ from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS
 from monitor.collectors.database import (
     SIZE_MIN_AGE_SECONDS,
     SPEC,
+    WAL_SIZE_MIN_AGE_SECONDS,
     MeasuredSizes,
     Measurement,
 )
@@ -225,15 +226,17 @@ def older(state: dict[str, object], seconds: float) -> None:
     measured = state["measured_sizes"]
     assert isinstance(measured, MeasuredSizes)
     measured.at -= seconds
+    measured.wal_at -= seconds
     measured.last = {name: replace(m, at=m.at - seconds) for name, m in measured.last.items()}
 
 
 def test_idle_database_sizes_are_measured_every_15_minutes(
     pg_cluster: Cluster, second_db: str
 ) -> None:
-    """After a minute a database is measured again only when WAL was written or its rows
-    were; otherwise its last size stands for 15 minutes. A file dropped into the database's
-    directory changes its size with neither, so it shows whether a run measured."""
+    """After a minute a database is measured again when its rows were written, after 5
+    minutes when WAL was written; otherwise its last size stands for 15 minutes. A file
+    dropped into the database's directory changes its size with neither, so it shows
+    whether a run measured."""
     primary = pg_cluster.primary
     state: dict[str, object] = {}
     dsn = primary.dsn(user=MONITOR_ROLE)
@@ -251,8 +254,8 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
         assert isinstance(measured, MeasuredSizes)
 
         def idle_run(position: str) -> tuple[Measurement, float]:
-            """A run a minute after the last measurement, with no WAL written since."""
-            older(state, SIZE_MIN_AGE_SECONDS)
+            """A run 5 minutes after the last measurement, with no WAL written since."""
+            older(state, WAL_SIZE_MIN_AGE_SECONDS)
             measured.wal_lsn = position
             last = measured.last[second_db]
             return last, value(collect(SPEC, dsn, state=state), size, datname=second_db)
@@ -262,6 +265,13 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
         assert idle == last.size
         older(state, SIZE_MIN_AGE_SECONDS)
         primary.execute("CREATE TABLE wal_elsewhere ()")  # WAL, in another database
+        try:
+            soon = value(collect(SPEC, dsn, state=state), size, datname=second_db)
+        finally:
+            primary.execute("DROP TABLE wal_elsewhere")
+        assert soon == last.size  # WAL alone: not before 5 minutes
+        older(state, WAL_SIZE_MIN_AGE_SECONDS)
+        primary.execute("CREATE TABLE wal_elsewhere ()")
         try:
             written = value(collect(SPEC, dsn, state=state), size, datname=second_db)
         finally:
