@@ -43,7 +43,7 @@ def label(result: dict[str, Any]) -> str:
     tables = result["tables_per_database"]
     databases = result["databases"]
     text = f"{tables:,} tables x {databases} db" + ("s" if databases > 1 else "")
-    text += f", {writes:g} writes/s" if (writes := writes_per_second(result)) else ""
+    text += f", with writes ({writes:g}/s)" if (writes := writes_per_second(result)) else ""
     return text + (", all at 15 s" if schedule(result) == "all-15s" else "")
 
 
