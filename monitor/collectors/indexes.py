@@ -107,11 +107,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     exact = measured.due(clock, position)
     if exact:
         position()  # dates the sizes, so read before them
-    rows = fetch_top_relations(ctx, "indexes", exact)
-    if ctx.state["sizes_measured"]:
-        measured.remember(rows, clock.now, position())
-    else:
-        rows = measured.apply(rows)
+    rows = measured.update(ctx, fetch_top_relations(ctx, "indexes", exact), clock.now, position)
     yield from index_samples(rows, ctx.state.setdefault("samples", {}))
 
 

@@ -68,6 +68,14 @@ class MeasuredSizes:
         self.at, self.wal_lsn = at, wal_lsn
         self.sizes = {self._key(r): self._sizes(r) for r in rows if r.schemaname}
 
+    def update(self, ctx: RunContext, rows: list[Row], at: float, position: Position) -> list[Row]:
+        """The rows of a fetch that measured sizes if it was due (see `fetch_sized`): when it
+        did, their sizes are remembered; otherwise they get the last measured sizes."""
+        if ctx.state["sizes_measured"]:
+            self.remember(rows, at, position())
+            return rows
+        return self.apply(rows)
+
     def of(self, row: Row) -> tuple[Any, ...]:
         """The relation's last measured sizes; one new to the named set keeps the row's
         estimate until the next measurement."""

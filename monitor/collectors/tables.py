@@ -112,10 +112,9 @@ SIZE_COLUMNS = ("table_size_bytes", "index_size_bytes")
 # Ranking reads the statistics of every table and index: at 20,000 tables it costs ten
 # times what reading the named tables alone does. A run ranks when the last ranking is
 # this old and WAL was written since, as for sizes (monitor.collectors.sizes), or when a
-# named table has gone. In between
-# it reads afresh only the tables the target-wide cut kept named after the last run
-# (monitor.collectors.remainder); the other rows of the ranking are repeated as they were,
-# and the cut folds them into the remainder again.
+# named table has gone. In between it reads afresh only the tables the target-wide cut
+# kept named after the last run (monitor.collectors.remainder); the other rows of the
+# ranking are repeated as they were, and the cut folds them into the remainder again.
 RANKING_MAX_AGE_SECONDS = 300.0
 
 
@@ -192,10 +191,7 @@ def collect(ctx: RunContext) -> list[Sample]:
     clock = ctx.clock()
     position = wal_position(ctx)
     rows = _ranked_or_named(ctx, ranking, measured, clock, position)
-    if ctx.state["sizes_measured"]:
-        measured.remember(rows, clock.now, position())
-    else:
-        rows = measured.apply(rows)
+    rows = measured.update(ctx, rows, clock.now, position)
     return table_samples(rows, ctx.state.setdefault("samples", {}))
 
 
