@@ -105,9 +105,9 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     clock = ctx.clock()
     position = wal_position(ctx)
     exact = measured.due(clock, position)
-    if exact:
-        position()  # dates the sizes, so read before them
-    rows = measured.update(ctx, fetch_top_relations(ctx, "indexes", exact), clock.now, position)
+    # Read before measuring, so that WAL written during the measurement makes the next due.
+    wal_lsn = position() if exact else None
+    rows = measured.update(ctx, fetch_top_relations(ctx, "indexes", exact), clock.now, wal_lsn)
     yield from index_samples(rows, ctx.state.setdefault("samples", {}))
 
 

@@ -68,11 +68,12 @@ class MeasuredSizes:
         self.at, self.wal_lsn = at, wal_lsn
         self.sizes = {self._key(r): self._sizes(r) for r in rows if r.schemaname}
 
-    def update(self, ctx: RunContext, rows: list[Row], at: float, position: Position) -> list[Row]:
+    def update(self, ctx: RunContext, rows: list[Row], at: float, wal_lsn: str | None) -> list[Row]:
         """The rows of a fetch that measured sizes if it was due (see `fetch_sized`): when it
-        did, their sizes are remembered; otherwise they get the last measured sizes."""
+        did, their sizes are remembered with the WAL position read before the fetch;
+        otherwise they get the last measured sizes."""
         if ctx.state["sizes_measured"]:
-            self.remember(rows, at, position())
+            self.remember(rows, at, wal_lsn)
             return rows
         return self.apply(rows)
 

@@ -163,23 +163,25 @@ def _named_params(kept: list[Row], measured: MeasuredSizes) -> Callable[[bool], 
 
 def _ranked_or_named(
     ctx: RunContext, ranking: Ranking, measured: MeasuredSizes, clock: Clock, position: Position
-) -> list[Row]:
+) -> tuple[list[Row], str | None]:
+    """The rows, and the WAL position read before the sizes or the ranking they carry were
+    made (None when neither was made, or on a standby)."""
     exact = measured.due(clock, position)
     rank = ranking.due(clock, position)
-    if exact or rank:
-        position()  # dates the sizes or the ranking, so read before them
+    # Read before measuring, so that WAL written during the measurement makes the next due.
+    wal_lsn = position() if exact or rank else None
     if not rank:
         kept = ranking.kept(ctx)
         if not kept:  # no table of this database (often `postgres`) in the top N
             ctx.state["sizes_measured"] = False
-            return ranking.complete([])
+            return ranking.complete([]), wal_lsn
         rows = fetch_sized(ctx, "tables_named", exact, _named_params(kept, measured))
         if len(rows) == len(kept):
-            return ranking.complete(rows)
-    wal_lsn = position()
+            return ranking.complete(rows), wal_lsn
+        wal_lsn = position()  # a table of the ranking is gone: rank again
     rows = fetch_top_relations(ctx, "tables", exact)
     ranking.remember(rows, clock.now, wal_lsn)
-    return rows
+    return rows, wal_lsn
 
 
 def collect(ctx: RunContext) -> list[Sample]:
@@ -189,9 +191,8 @@ def collect(ctx: RunContext) -> list[Sample]:
     )
     ranking: Ranking = ctx.state.setdefault("ranking", Ranking())
     clock = ctx.clock()
-    position = wal_position(ctx)
-    rows = _ranked_or_named(ctx, ranking, measured, clock, position)
-    rows = measured.update(ctx, rows, clock.now, position)
+    rows, wal_lsn = _ranked_or_named(ctx, ranking, measured, clock, wal_position(ctx))
+    rows = measured.update(ctx, rows, clock.now, wal_lsn)
     return table_samples(rows, ctx.state.setdefault("samples", {}))
 
 
