@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from monitor.collectors.base import (
-    UNCHANGED_MAX_AGE_SECONDS,
     Clock,
     CollectorSpec,
     Row,
@@ -14,6 +13,7 @@ from monitor.collectors.base import (
     label,
     samples_from_rows,
 )
+from monitor.collectors.sizes import due, wal_position
 from monitor.metrics import MetricSpec, Sample, counter, gauge
 
 STAT = ("datid", "datname")
@@ -129,9 +129,8 @@ METRICS: tuple[MetricSpec, ...] = (
     ),
     gauge(
         "pg_database_size_bytes",
-        "Disk space used by the database (measured at most every minute while its rows are "
-        "written, every 5 minutes while WAL is written or on a standby, every 15 minutes "
-        "otherwise).",
+        "Disk space used by the database (measured every 5 minutes while WAL is written or on "
+        "a standby, every 15 minutes otherwise).",
         "datname",
     ),
     gauge(
@@ -211,80 +210,45 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
     return samples_from_rows(rows, (), {name: f"pg_settings_{name}" for name in settings})
 
 
-# pg_database_size() reads the directory of every database. A database's size changes
-# when rows are written to it (catalogue rows included, so DDL counts), so a run measures
-# again, at most every SIZE_MIN_AGE_SECONDS, the databases whose written-row counters moved
-# since their last measurement. Rows are counted only when their transaction ends, and a
-# standby counts none of the writes it replays, so every database is also measured, at
-# most every WAL_SIZE_MIN_AGE_SECONDS, when WAL was written since the last such run or the
-# server is a standby; see queries/database_catalog.sql. On a busy server WAL always
-# moves: measuring every database every minute for it was a sixth of pgmon's database time
-# at 200 tables. In between, the last sizes are repeated. What changes a size without
-# writing WAL or rows (a vacuum truncating an unlogged table) shows within
-# UNCHANGED_MAX_AGE_SECONDS.
-SIZE_MIN_AGE_SECONDS = 60.0
-WAL_SIZE_MIN_AGE_SECONDS = 300.0
-Writes = tuple[float, float, float]
-
-
-def writes_of(stats: Iterable[Row]) -> dict[str, Writes]:
-    """Rows inserted, updated and deleted per database, from pg_stat_database."""
-    return {r.datname: (r.tup_inserted, r.tup_updated, r.tup_deleted) for r in stats}
-
-
-@dataclass(frozen=True)
-class Measurement:
-    size: float
-    writes: Writes | None
-    at: float
+# pg_database_size() lists and stats every file of a database. Like relation sizes
+# (monitor/collectors/sizes.py), the sizes are measured again, all at once, only when
+# SIZE_MAX_AGE_SECONDS have passed and WAL was written since the last measurement, or the
+# server is a standby; otherwise after UNCHANGED_MAX_AGE_SECONDS. Every write ends in WAL on
+# a primary, if only as its commit record (unlogged tables included), so no write is missed.
+# A database new since the last measurement is measured at once. In between, the last sizes
+# are repeated.
+SIZE_MAX_AGE_SECONDS = 300.0
 
 
 @dataclass
 class MeasuredSizes:
-    """Each database's last measured size, with its written-row counters at the time."""
+    """Each database's last measured size, and when and at which WAL position all were."""
 
     at: float = float("-inf")
-    last: dict[str, Measurement] = field(default_factory=dict)
-    wal_at: float = float("-inf")  # the last run that looked whether WAL was written
-    wal_lsn: str | None = None  # the WAL insert position at that run
+    wal_lsn: str | None = None
+    sizes: dict[str, float] = field(default_factory=dict)
 
-    def due(self, writes: dict[str, Writes], clock: Clock, aged: bool) -> list[str]:
-        """Databases never measured, and once the last measuring run is `aged`, those
-        written to since or unchanged for UNCHANGED_MAX_AGE_SECONDS."""
-        return [
-            name
-            for name, counters in writes.items()
-            if (m := self.last.get(name)) is None
-            or (aged and (m.writes != counters or clock.reached(m.at, UNCHANGED_MAX_AGE_SECONDS)))
-        ]
-
-    def fetch(self, ctx: RunContext, writes: dict[str, Writes], clock: Clock) -> list[Row]:
-        aged = clock.reached(self.at, SIZE_MIN_AGE_SECONDS)
-        due = self.due(writes, clock, aged)
-        wal_aged = clock.reached(self.wal_at, WAL_SIZE_MIN_AGE_SECONDS)
-        rows = ctx.fetch("database_catalog", (due, wal_aged, self.wal_lsn))
-        now = clock.now
-        if aged:
-            self.at = now
-        if wal_aged:
-            self.wal_at = now
-            self.wal_lsn = rows[0].wal_lsn if rows else None
-        for row in rows:
-            if row.size_bytes is not None:
-                self.last[row.datname] = Measurement(row.size_bytes, writes.get(row.datname), now)
-        known = {row.datname for row in rows}
-        self.last = {name: m for name, m in self.last.items() if name in known}
-        return [
-            row._replace(size_bytes=m.size if (m := self.last.get(row.datname)) else None)
-            for row in rows
-        ]
+    def fetch(self, ctx: RunContext, names: Iterable[str], clock: Clock) -> list[Row]:
+        position = wal_position(ctx)
+        every = due(self.at, self.wal_lsn, SIZE_MAX_AGE_SECONDS, clock, position)
+        # Read before measuring, so that WAL written during the measurement makes the next due.
+        wal_lsn = position() if every else None
+        new = [] if every else [name for name in names if name not in self.sizes]
+        rows = ctx.fetch("database_catalog", (every, new))
+        if every:
+            self.at, self.wal_lsn, self.sizes = clock.now, wal_lsn, {}
+        measured = {row.datname: row.size_bytes for row in rows if row.size_bytes is not None}
+        sizes = self.sizes | measured
+        self.sizes = {row.datname: sizes[row.datname] for row in rows if row.datname in sizes}
+        return [row._replace(size_bytes=self.sizes.get(row.datname)) for row in rows]
 
 
 def collect(ctx: RunContext) -> Iterable[Sample]:
     stats = ctx.fetch("database")
     yield from stat_samples(stats)
     measured: MeasuredSizes = ctx.state.setdefault("measured_sizes", MeasuredSizes())
-    catalog = measured.fetch(ctx, writes_of(stats), ctx.clock())
+    names = (row.datname for row in stats if row.datname is not None)
+    catalog = measured.fetch(ctx, names, ctx.clock())
     ctx.keep("database_catalog", catalog)  # wraparound ages, for the findings
     yield from catalog_samples(catalog)
     settings = ctx.fetch("database_settings")
@@ -296,7 +260,7 @@ SPEC = CollectorSpec(
     name="database",
     description="pg_stat_database counters, database sizes, XID and multixact wraparound ages.",
     metrics=METRICS,
-    queries=("database", "database_catalog", "database_settings"),
+    queries=("database", "database_catalog", "sizes_wal_position", "database_settings"),
     collect=collect,
     interval=30.0,
     timeout=20.0,

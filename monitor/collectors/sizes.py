@@ -6,8 +6,8 @@ change only when something is written, and a primary logs what is written (unlog
 aside). A measurement that is due is therefore made again only if the WAL insert position
 (queries/sizes_wal_position.sql) moved since the last one, and otherwise after
 UNCHANGED_MAX_AGE_SECONDS. On a standby, whose position reads NULL, it is made when due.
-The last measured sizes are reported in between. The tables collector dates its rankings
-the same way.
+The last measured sizes are reported in between. The tables collector dates its rankings,
+and the database collector its database sizes, the same way.
 """
 
 from __future__ import annotations

@@ -7,22 +7,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from monitor.collectors.base import UNCHANGED_MAX_AGE_SECONDS
-from monitor.collectors.database import (
-    SIZE_MIN_AGE_SECONDS,
-    SPEC,
-    WAL_SIZE_MIN_AGE_SECONDS,
-    MeasuredSizes,
-    Measurement,
-)
+from monitor.collectors.database import SIZE_MAX_AGE_SECONDS, SPEC, MeasuredSizes
 from tests.collecting import WAL_POSITION, Collected, collect, value, without_wal
-from tests.daemon import wait_for
 from tests.pgserver import MONITOR_ROLE, Cluster, Server
 from tests.scratchdb import new_database
 
@@ -184,10 +176,12 @@ def test_standby(pg_cluster: Cluster) -> None:
     assert got.samples("pg_stat_database_conflicts")
 
 
-def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db: str) -> None:
+def test_sizes_are_measured_again_after_5_minutes_of_wal(
+    pg_cluster: Cluster, second_db: str
+) -> None:
     """Between measurements a run repeats the last sizes; a database new since then is
-    measured at once, a database written to is measured again after a minute, and a
-    dropped one leaves no series."""
+    measured at once, all are measured again once 5 minutes have passed and WAL was
+    written, and a dropped one leaves no series."""
     primary = pg_cluster.primary
     state: dict[str, object] = {}
     dsn = primary.dsn(user=MONITOR_ROLE)
@@ -197,46 +191,33 @@ def test_sizes_are_measured_at_most_every_minute(pg_cluster: Cluster, second_db:
         "CREATE TABLE filler AS SELECT repeat('x', 500) FROM generate_series(1, 20000)",
         dbname=second_db,
     )
-    counted(primary, second_db, "tup_inserted", 20000)
     primary.execute("CHECKPOINT")
     grown = primary.scalar("SELECT pg_database_size(current_database())", dbname=second_db)
     assert grown > first
     with new_database(primary, "pgmon_db_new") as newer:
         again = collect(SPEC, dsn, state=state)
-        assert value(again, size, datname=second_db) == first  # measured under a minute ago
+        assert value(again, size, datname=second_db) == first  # measured under 5 minutes ago
         assert value(again, size, datname=newer) > 1_000_000
-    older(state, SIZE_MIN_AGE_SECONDS)
+    older(state, SIZE_MAX_AGE_SECONDS)
     later = collect(SPEC, dsn, state=state)
     assert value(later, size, datname=second_db) == grown
     assert later.value(size, datname=newer) is None
 
 
-def counted(server: Server, dbname: str, column: str, at_least: int) -> None:
-    """Wait until pg_stat_database counts the rows written: a session's counts reach it
-    when the session flushes them, at the latest as its backend exits, after the client
-    has gone."""
-    query = sql.SQL("SELECT {} FROM pg_stat_database WHERE datname = %s").format(
-        sql.Identifier(column)
-    )
-    wait_for(lambda: server.scalar(query, (dbname,)) >= at_least, 10, f"{column} of {dbname}")
-
-
-def older(state: dict[str, object], seconds: float) -> None:
-    """The collector's measurements made `seconds` earlier than they were."""
+def older(state: dict[str, object], seconds: float) -> MeasuredSizes:
+    """The collector's last measurement made `seconds` earlier than it was."""
     measured = state["measured_sizes"]
     assert isinstance(measured, MeasuredSizes)
     measured.at -= seconds
-    measured.wal_at -= seconds
-    measured.last = {name: replace(m, at=m.at - seconds) for name, m in measured.last.items()}
+    return measured
 
 
 def test_idle_database_sizes_are_measured_every_15_minutes(
     pg_cluster: Cluster, second_db: str
 ) -> None:
-    """After a minute a database is measured again when its rows were written, after 5
-    minutes when WAL was written; otherwise its last size stands for 15 minutes. A file
-    dropped into the database's directory changes its size with neither, so it shows
-    whether a run measured."""
+    """After 5 minutes the databases are measured again when WAL was written, wherever;
+    otherwise the last sizes stand for 15 minutes. A file dropped into the database's
+    directory changes its size without WAL, so it shows whether a run measured."""
     primary = pg_cluster.primary
     state: dict[str, object] = {}
     dsn = primary.dsn(user=MONITOR_ROLE)
@@ -249,38 +230,24 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
     def actual() -> int:
         return int(primary.scalar("SELECT pg_database_size(%s)", (second_db,)))
 
+    def idle_run(position: str) -> tuple[float, float]:
+        """A run 5 minutes after the last measurement, with no WAL written since."""
+        measured = older(state, SIZE_MAX_AGE_SECONDS)
+        measured.wal_lsn = position
+        return measured.at, value(collect(SPEC, dsn, state=state), size, datname=second_db)
+
     try:
-        measured = state["measured_sizes"]
-        assert isinstance(measured, MeasuredSizes)
-
-        def idle_run(position: str) -> tuple[Measurement, float]:
-            """A run 5 minutes after the last measurement, with no WAL written since."""
-            older(state, WAL_SIZE_MIN_AGE_SECONDS)
-            measured.wal_lsn = position
-            last = measured.last[second_db]
-            return last, value(collect(SPEC, dsn, state=state), size, datname=second_db)
-
-        last, idle = without_wal(primary.scalar, idle_run)
-        assert measured.last[second_db] is last  # not measured: the last size stands
-        assert idle == last.size
-        older(state, SIZE_MIN_AGE_SECONDS)
+        at, idle = without_wal(primary.scalar, idle_run)
+        assert older(state, 0).at == at  # not measured: the last sizes stand
+        assert idle == before
         primary.execute("CREATE TABLE wal_elsewhere ()")  # WAL, in another database
-        try:
-            soon = value(collect(SPEC, dsn, state=state), size, datname=second_db)
-        finally:
-            primary.execute("DROP TABLE wal_elsewhere")
-        assert soon == last.size  # WAL alone: not before 5 minutes
-        older(state, WAL_SIZE_MIN_AGE_SECONDS)
-        primary.execute("CREATE TABLE wal_elsewhere ()")
         try:
             written = value(collect(SPEC, dsn, state=state), size, datname=second_db)
         finally:
             primary.execute("DROP TABLE wal_elsewhere")
         assert written == actual() > before  # the file counted
         junk.write_bytes(b"\0" * 5_000_000)
-        older(state, SIZE_MIN_AGE_SECONDS)
-        measured.wal_lsn = primary.scalar(WAL_POSITION)
-        older(state, UNCHANGED_MAX_AGE_SECONDS)
+        older(state, UNCHANGED_MAX_AGE_SECONDS).wal_lsn = primary.scalar(WAL_POSITION)
         assert value(collect(SPEC, dsn, state=state), size, datname=second_db) == actual()
     finally:
         junk.unlink()

@@ -28,7 +28,7 @@ PARAMETERS: dict[str, Sequence[Any]] = {
     "index_catalog": (True,),  # exact
     "tables": (5, True),  # top_n, exact_sizes
     "tables_named": (True, [], [], [], []),  # exact_sizes, relids, TOAST indexes, sizes
-    "database_catalog": (["postgres"], True, None),  # names to measure, aged, last WAL LSN
+    "database_catalog": (False, ["postgres"]),  # measure every database, names to measure
     "sequences": (5,),  # top_n
     "vacuum": (5, 5),  # top_n (by dead tuples), top_n (by last vacuum)
     "bloat": (0, 5),  # min_bytes, limit
