@@ -1,10 +1,11 @@
--- statements (PG14-16, extension 1.9/1.10): the counters of every top-level entry, without
--- query text. Only toplevel entries: with pg_stat_statements.track = 'all' a nested
--- statement gets its own entry (toplevel = false) whose time is also part of the calling
--- statement's, so summing both would count it twice. Every entry is returned (at most
--- pg_stat_statements.max, 5000 by default) because the top N is ranked by the change since
--- the previous run, and only pgmon knows the previous values. pg_stat_statements(false)
--- leaves the query-text file alone, which is the expensive part.
+-- statements (PG14-16, extension 1.9/1.10): the counters of every entry, without query
+-- text. Every entry is returned (at most pg_stat_statements.max, 5000 by default) because the
+-- top N is ranked by the change since the previous run, and only pgmon knows the previous
+-- values. pg_stat_statements(false) leaves the query-text file alone, which is the expensive
+-- part. With pg_stat_statements.track = 'all' a nested statement gets its own entry
+-- (toplevel = false) whose time is also part of the calling statement's: pgmon counts it
+-- among the entries, which all compete for the limit, and leaves it out of the series, so
+-- that nothing is counted twice. Counting here saves a second scan of the entries.
 -- Times are turned from ms into seconds. An entry whose role or database was dropped gets
 -- the oid as its name, so two such entries never end up with the same labels.
 -- {schema} is the extension's schema, filled in with sql.Identifier.
@@ -22,8 +23,8 @@ SELECT s.queryid, s.userid, s.dbid,
        s.blk_read_time / 1000.0 AS block_read_seconds,
        s.blk_write_time / 1000.0 AS block_write_seconds,
        s.wal_bytes::float8 AS wal_bytes,
-       s.total_plan_time / 1000.0 AS plan_seconds
+       s.total_plan_time / 1000.0 AS plan_seconds,
+       s.toplevel
 FROM {schema}.pg_stat_statements(false) AS s
 LEFT JOIN pg_roles r ON r.oid = s.userid
 LEFT JOIN pg_database d ON d.oid = s.dbid
-WHERE s.toplevel

@@ -21,7 +21,8 @@ SELECT s.queryid, s.userid, s.dbid,
        s.blk_read_time / 1000.0 AS block_read_seconds,
        s.blk_write_time / 1000.0 AS block_write_seconds,
        s.wal_bytes::float8 AS wal_bytes,
-       s.total_plan_time / 1000.0 AS plan_seconds
+       s.total_plan_time / 1000.0 AS plan_seconds,
+       true AS toplevel
 FROM {schema}.pg_stat_statements(false) AS s
 LEFT JOIN pg_roles r ON r.oid = s.userid
 LEFT JOIN pg_database d ON d.oid = s.dbid

@@ -357,10 +357,12 @@ def query_info_samples(top: Iterable[Series], texts: Mapping[Key, str]) -> Itera
         yield Sample(QUERY_INFO.name, (*series.labels, texts.get(series.key, "")), 1.0)
 
 
-def summary_samples(rows: Iterable[Row]) -> Iterable[Sample]:
+def summary_samples(rows: Iterable[Row], entries: int) -> Iterable[Sample]:
+    """The summary row's samples, and how many entries the counters' read returned."""
+    yield Sample("pg_stat_statements_entries", (), float(entries))
     for row in rows:
-        yield Sample("pg_stat_statements_entries", (), number(row.entries))
-        yield Sample("pg_settings_pg_stat_statements_max", (), number(row.max_entries))
+        if row.max_entries is not None:
+            yield Sample("pg_settings_pg_stat_statements_max", (), number(row.max_entries))
         if row.deallocations is not None:
             yield Sample("pg_stat_statements_deallocations_total", (), number(row.deallocations))
         if row.stats_reset is not None:
@@ -448,6 +450,8 @@ def _texts(
 def collect(ctx: RunContext) -> list[Sample]:
     schema = _schema(ctx)
     summary, rows = _poll(ctx, schema)
+    entries = len(rows)
+    rows = [row for row in rows if row.toplevel]  # see queries/statements.pg14.sql
     previous = ctx.state.get(STATE_KEY)
     top_n = DEFAULT_TOP_N if ctx.top_n is None else ctx.top_n
     stats_reset = summary[0].stats_reset if summary else None
@@ -465,7 +469,7 @@ def collect(ctx: RunContext) -> list[Sample]:
     samples = statement_samples(top, ledger.other, ctx.state.setdefault("samples", {}))
     if ctx.query_text:
         samples.extend(query_info_samples(top, ledger.texts))
-    samples.extend(summary_samples(summary))
+    samples.extend(summary_samples(summary, entries))
     return samples
 
 

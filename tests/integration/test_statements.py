@@ -344,6 +344,51 @@ def test_summary_metrics(pg_cluster: Cluster) -> None:
 
 
 @pytest.fixture
+def nested_function(pg_cluster: Cluster) -> Iterator[str]:
+    """A function whose one statement is nested: tracked as an entry of its own only with
+    pg_stat_statements.track = 'all'."""
+    function = name("nested")
+    pg_cluster.primary.execute(
+        sql.SQL(
+            "CREATE FUNCTION {}() RETURNS bigint LANGUAGE plpgsql AS "
+            "$$BEGIN RETURN (SELECT count(*) FROM pg_class AS pgmon_nested); END$$"
+        ).format(sql.Identifier(function))
+    )
+    try:
+        yield function
+    finally:
+        pg_cluster.primary.execute(
+            sql.SQL("DROP FUNCTION IF EXISTS {}()").format(sql.Identifier(function))
+        )
+
+
+def test_nested_statements_are_entries_but_not_series(
+    pg_cluster: Cluster, nested_function: str
+) -> None:
+    primary = pg_cluster.primary
+    primary.execute("SELECT pg_stat_statements_reset()")  # none evicted while we count
+    with primary.connect() as conn:
+        conn.execute("SET pg_stat_statements.track = 'all'")
+        conn.execute(sql.SQL("SELECT {}()").format(sql.Identifier(nested_function)))
+    nested = {
+        str(row[0])
+        for row in primary.execute(
+            "SELECT queryid FROM pg_stat_statements WHERE NOT toplevel AND query LIKE %s",
+            ["%pgmon_nested%"],
+        )
+    }
+    assert len(nested) == 1
+    before = primary.scalar("SELECT count(*) FROM pg_stat_statements")
+    got = collect(SPEC, primary.dsn(user=MONITOR_ROLE), top_n=5000)
+    after = primary.scalar("SELECT count(*) FROM pg_stat_statements")
+    # Entries of the run's own statements may appear after it counted.
+    assert before <= (got.value("pg_stat_statements_entries") or 0) <= after
+    assert not nested & statement_queryids(got)
+    caller = queryid_of(primary, f'SELECT "{nested_function}"()')
+    assert caller in statement_queryids(got)
+
+
+@pytest.fixture
 def database_without_extension(pg_cluster: Cluster) -> Iterator[str]:
     with new_database(pg_cluster.primary, "pgmon_stmt_noext") as datname:
         yield datname

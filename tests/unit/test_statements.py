@@ -31,7 +31,7 @@ Row = namedtuple(
     "shared_blks_read shared_blks_dirtied shared_blks_written block_read_seconds "
     "block_write_seconds wal_bytes plan_seconds",
 )
-Summary = namedtuple("Summary", "entries max_entries deallocations stats_reset")
+Summary = namedtuple("Summary", "max_entries deallocations stats_reset")
 Available = namedtuple("Available", "schema extversion preload read_all_stats can_execute")
 
 METRICS = [c.metric.name for c in COUNTERS]
@@ -305,7 +305,7 @@ def test_query_info_only_for_the_top_n() -> None:
 
 
 def test_summary_pg13_has_no_deallocations() -> None:
-    got = read(summary_samples([Summary(42, 5000, None, None)]))
+    got = read(summary_samples([Summary(5000, None, None)], 42))
     assert got.value("pg_stat_statements_entries") == 42
     assert got.value("pg_settings_pg_stat_statements_max") == 5000
     assert got.samples("pg_stat_statements_deallocations_total") == []
@@ -313,9 +313,15 @@ def test_summary_pg13_has_no_deallocations() -> None:
 
 
 def test_summary_pg14() -> None:
-    got = read(summary_samples([Summary(42, 5000, 3, T0)]))
+    got = read(summary_samples([Summary(5000, 3, T0)], 42))
     assert got.value("pg_stat_statements_deallocations_total") == 3
     assert got.value("pg_stat_statements_stats_reset_timestamp_seconds") == T0.timestamp()
+
+
+def test_summary_without_the_setting_still_counts_entries() -> None:
+    got = read(summary_samples([Summary(None, None, None)], 0))
+    assert got.value("pg_stat_statements_entries") == 0
+    assert got.samples("pg_settings_pg_stat_statements_max") == []
 
 
 GOOD = Available("public", "1.11", "auto_explain, pg_stat_statements", True, True)
