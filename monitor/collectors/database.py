@@ -213,10 +213,10 @@ def settings_samples(rows: Sequence[Row]) -> Iterable[Sample]:
 # pg_database_size() lists and stats every file of a database. Like relation sizes
 # (monitor/collectors/sizes.py), the sizes are measured again, all at once, only when
 # SIZE_MAX_AGE_SECONDS have passed and WAL was written since the last measurement, or the
-# server is a standby; otherwise after UNCHANGED_MAX_AGE_SECONDS. Every write ends in WAL on
-# a primary, if only as its commit record (unlogged tables included), so no write is missed.
-# A database new since the last measurement is measured at once. In between, the last sizes
-# are repeated.
+# server is a standby; otherwise after UNCHANGED_MAX_AGE_SECONDS. On a primary a transaction
+# that writes logs WAL, if only its commit record (unlogged tables included); what changes a
+# size without WAL shows within UNCHANGED_MAX_AGE_SECONDS. A database new since the last
+# measurement is measured at once. In between, the last sizes are repeated.
 SIZE_MAX_AGE_SECONDS = 300.0
 
 
