@@ -13,7 +13,7 @@ from monitor.collectors.base import (
     label,
     samples_from_rows,
 )
-from monitor.collectors.sizes import due, wal_position
+from monitor.collectors.sizes import dating, due, wal_position
 from monitor.metrics import MetricSpec, Sample, counter, gauge
 
 STAT = ("datid", "datname")
@@ -231,8 +231,7 @@ class MeasuredSizes:
     def fetch(self, ctx: RunContext, names: Iterable[str], clock: Clock) -> list[Row]:
         position = wal_position(ctx)
         every = due(self.at, self.wal_lsn, SIZE_MAX_AGE_SECONDS, clock, position)
-        # Read before measuring, so that WAL written during the measurement makes the next due.
-        wal_lsn = position() if every else None
+        wal_lsn = dating(every, position)
         new = [] if every else [name for name in names if name not in self.sizes]
         rows = ctx.fetch("database_catalog", (every, new))
         if every:

@@ -20,7 +20,7 @@ from monitor.collectors.base import (
     samples_from_rows,
 )
 from monitor.collectors.remainder import Remainder
-from monitor.collectors.sizes import MeasuredSizes, wal_position
+from monitor.collectors.sizes import MeasuredSizes, dating, wal_position
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname", "indexrelname")
@@ -105,8 +105,7 @@ def collect(ctx: RunContext) -> Iterable[Sample]:
     clock = ctx.clock()
     position = wal_position(ctx)
     exact = measured.due(clock, position)
-    # Read before measuring, so that WAL written during the measurement makes the next due.
-    wal_lsn = position() if exact else None
+    wal_lsn = dating(exact, position)
     rows = measured.update(ctx, fetch_top_relations(ctx, "indexes", exact), clock.now, wal_lsn)
     yield from index_samples(rows, ctx.state.setdefault("samples", {}))
 

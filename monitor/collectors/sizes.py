@@ -38,6 +38,12 @@ def due(at: float, wal_lsn: str | None, max_age: float, clock: Clock, position: 
     return current is None or current != wal_lsn
 
 
+def dating(made: bool, position: Position) -> str | None:
+    """The WAL position to date what is about to be `made` with (None if nothing is). Read
+    before making it, so that WAL written meanwhile makes the next one due."""
+    return position() if made else None
+
+
 def _tuple_getter(names: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...]]:
     get = attrgetter(*names)
     return get if len(names) > 1 else lambda row: (get(row),)

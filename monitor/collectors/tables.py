@@ -27,7 +27,7 @@ from monitor.collectors.base import (
     samples_from_rows,
 )
 from monitor.collectors.remainder import KEPT_NAMED, Remainder
-from monitor.collectors.sizes import MeasuredSizes, Position, due, wal_position
+from monitor.collectors.sizes import MeasuredSizes, Position, dating, due, wal_position
 from monitor.metrics import Sample, counter, gauge
 
 LABELS = ("datname", "schemaname", "relname")
@@ -168,8 +168,7 @@ def _ranked_or_named(
     made (None when neither was made, or on a standby)."""
     exact = measured.due(clock, position)
     rank = ranking.due(clock, position)
-    # Read before measuring, so that WAL written during the measurement makes the next due.
-    wal_lsn = position() if exact or rank else None
+    wal_lsn = dating(exact or rank, position)
     if not rank:
         kept = ranking.kept(ctx)
         if not kept:  # no table of this database (often `postgres`) in the top N
