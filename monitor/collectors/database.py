@@ -234,10 +234,10 @@ class MeasuredSizes:
         wal_lsn = dating(every, position)
         new = [] if every else [name for name in names if name not in self.sizes]
         rows = ctx.fetch("database_catalog", (every, new))
-        if every:
-            self.at, self.wal_lsn, self.sizes = clock.now, wal_lsn, {}
         measured = {row.datname: row.size_bytes for row in rows if row.size_bytes is not None}
-        sizes = self.sizes | measured
+        if every:
+            self.at, self.wal_lsn = clock.now, wal_lsn
+        sizes = measured if every else self.sizes | measured
         self.sizes = {row.datname: sizes[row.datname] for row in rows if row.datname in sizes}
         return [row._replace(size_bytes=self.sizes.get(row.datname)) for row in rows]
 

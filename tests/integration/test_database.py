@@ -204,10 +204,15 @@ def test_sizes_are_measured_again_after_5_minutes_of_wal(
     assert later.value(size, datname=newer) is None
 
 
-def older(state: dict[str, object], seconds: float) -> MeasuredSizes:
-    """The collector's last measurement made `seconds` earlier than it was."""
+def measured_sizes(state: dict[str, object]) -> MeasuredSizes:
     measured = state["measured_sizes"]
     assert isinstance(measured, MeasuredSizes)
+    return measured
+
+
+def older(state: dict[str, object], seconds: float) -> MeasuredSizes:
+    """The collector's last measurement made `seconds` earlier than it was."""
+    measured = measured_sizes(state)
     measured.at -= seconds
     return measured
 
@@ -238,7 +243,7 @@ def test_idle_database_sizes_are_measured_every_15_minutes(
 
     try:
         at, idle = without_wal(primary.scalar, idle_run)
-        assert older(state, 0).at == at  # not measured: the last sizes stand
+        assert measured_sizes(state).at == at  # not measured: the last sizes stand
         assert idle == before
         primary.execute("CREATE TABLE wal_elsewhere ()")  # WAL, in another database
         try:
